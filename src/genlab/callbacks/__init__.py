@@ -1,0 +1,5 @@
+"""Callbacks. They talk to models only through the ``sample()`` contract."""
+
+from genlab.callbacks.samples import SampleGrid
+
+__all__ = ["SampleGrid"]

@@ -1,0 +1,89 @@
+"""The train flow behind ``train.py``: everything is instantiated from the composed Hydra config."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import rich
+import rich.syntax
+import rich.tree
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import Logger, WandbLogger
+
+from genlab.callbacks import SampleGrid
+
+CONFIG_TREE_ORDER = ("data", "model", "trainer", "callbacks", "logger", "paths")
+
+
+def instantiate_dict(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a config group that composes several named items (callbacks, loggers)."""
+    if not cfg:
+        return []
+    if not isinstance(cfg, DictConfig):
+        raise TypeError(f"expected a mapping of named configs with _target_, got {type(cfg).__name__}: {cfg}")
+    return [hydra.utils.instantiate(item) for item in cfg.values() if item is not None and "_target_" in item]
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    tree = rich.tree.Tree("config", guide_style="dim")
+    keys = [k for k in CONFIG_TREE_ORDER if k in cfg] + [k for k in cfg if k not in CONFIG_TREE_ORDER]
+    for key in keys:
+        value = cfg[key]
+        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
+        tree.add(f"[bold]{key}[/]").add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark"))
+    rich.print(tree)
+
+
+def log_hyperparameters(loggers: list[Logger], cfg: DictConfig, model: pl.LightningModule) -> None:
+    params = {
+        "model/params/total": sum(p.numel() for p in model.parameters()),
+        "model/params/trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        logger.log_hyperparams(config | params)
+
+
+def finish_wandb(loggers: list[Logger]) -> None:
+    """Close the W&B run so the next job of a multirun starts its own instead of reusing this one."""
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit the configured model on the configured data; return the final logged metrics."""
+    if cfg.get("print_config", True):
+        print_config_tree(cfg)
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+
+    datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
+    callbacks = instantiate_dict(cfg.get("callbacks"))
+    loggers = instantiate_dict(cfg.get("logger"))
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    log_hyperparameters(loggers, cfg, model)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    finally:
+        finish_wandb(loggers)
+    print_outputs(Path(cfg.paths.output_dir), trainer, loggers)
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def print_outputs(output_dir: Path, trainer: pl.Trainer, loggers: list[Logger]) -> None:
+    lines = [f"run directory  {output_dir}"]
+    for cb in trainer.callbacks:
+        if isinstance(cb, SampleGrid) and cb.last_path is not None:
+            lines.append(f"samples        {cb.dirpath}  (final grid: {cb.last_path.name})")
+        if isinstance(cb, ModelCheckpoint) and cb.dirpath:
+            lines.append(f"checkpoints    {cb.dirpath}  (resume with ckpt_path={Path(cb.dirpath) / 'last.ckpt'})")
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and os.environ.get("WANDB_MODE") in {"offline", "dryrun"}:
+            lines.append(f"wandb          offline; upload with: wandb sync {Path(logger.save_dir) / 'wandb'}/offline-run-*")
+    rich.get_console().print("[bold green]done[/]\n" + "\n".join(f"  {line}" for line in lines), soft_wrap=True)

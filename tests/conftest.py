@@ -1,0 +1,46 @@
+"""Shared fixtures: compose the real Hydra config the way train.py does, with run paths under tmp_path."""
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+# Never prompt, never reach the network: tests that want real offline runs set WANDB_MODE=offline themselves.
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+# Small nets and few batches keep a full training run to seconds on a 2-core CPU.
+FAST = [
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=6",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "print_config=false",
+    "callbacks.sample_grid.every_n_steps=3",
+    "callbacks.sample_grid.num_samples=16",
+]
+SMALL_DCGAN = ["model.generator.width=8", "model.discriminator.width=8"]
+SMALL_GAN = ["model.generator.hidden=[32,64]", "model.discriminator.hidden=[64,32]"]
+SMALL = {"dcgan": SMALL_DCGAN, "gan": SMALL_GAN}
+
+
+def compose_config(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:
+    """The composed train config with run directory and data directory inside ``tmp_path``."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(
+            config_name="train",
+            overrides=[f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", *overrides],
+        )
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    def make(*overrides: str) -> DictConfig:
+        return compose_config(tmp_path, list(overrides))
+
+    return make
