@@ -16,7 +16,8 @@ IMAGE_DATA = ["mnist5k", "mnist", "fashion_mnist", "cifar10", "celeba", "folder"
 @pytest.mark.parametrize("data", IMAGE_DATA)
 @pytest.mark.parametrize("model", [m for m in MODELS if m in ("gan", "dcgan")])
 def test_model_and_data_compose_and_instantiate(tmp_path: Path, model: str, data: str):
-    cfg = compose_config(tmp_path, [f"model={model}", f"data={data}", "data.root=" + str(tmp_path)])
+    root = [] if data == "mnist5k" else [f"data.root={tmp_path}"]  # mnist5k ships inside a wheel: no root
+    cfg = compose_config(tmp_path, [f"model={model}", f"data={data}", *root])
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)
     assert (datamodule.channels, datamodule.image_size) == (cfg.data.channels, cfg.data.image_size)

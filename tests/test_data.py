@@ -16,7 +16,8 @@ from genlab.data.mnist5k import load_mnist5k
 
 
 def datamodule(tmp_path: Path, data: str, *overrides: str):
-    dm = instantiate(compose_config(tmp_path, [f"data={data}", f"data.root={tmp_path / 'data'}", "data.num_workers=0", *overrides]).data)
+    root = [] if data == "mnist5k" else [f"data.root={tmp_path / 'data'}"]
+    dm = instantiate(compose_config(tmp_path, [f"data={data}", *root, "data.num_workers=0", *overrides]).data)
     dm.setup("fit")
     return dm
 
@@ -76,14 +77,14 @@ def test_cifar10_reads_python_pickles(tmp_path: Path):
     assert_contract(images, labels, 3, 32)
 
 
-def write_celeba(root: Path, n: int = 6) -> None:
+def write_celeba(root: Path, n: int = 8) -> None:
     base = root / "celeba"
     (base / "img_align_celeba").mkdir(parents=True)
     names = [f"{i:06d}.jpg" for i in range(1, n + 1)]
     for i, name in enumerate(names):
-        image = np.full((218, 178, 3), 40 * i, np.uint8)
+        image = np.full((218, 178, 3), 30 * i, np.uint8)
         Image.fromarray(image).save(base / "img_align_celeba" / name, quality=95)
-    partition = [0, 0, 0, 0, 1, 2]
+    partition = [0, 0, 0, 0, 1, 1, 2, 2]  # torchvision needs >= 2 per split
     (base / "list_eval_partition.txt").write_text("".join(f"{n_} {p}\n" for n_, p in zip(names, partition)))
     (base / "identity_CelebA.txt").write_text("".join(f"{n_} {i + 1}\n" for i, n_ in enumerate(names)))
     attrs = [f"attr{i}" for i in range(40)]
@@ -99,10 +100,10 @@ def test_celeba_reads_text_files_and_jpegs(tmp_path: Path, point_at_celeba_folde
     root = tmp_path / "data" / ("celeba" if point_at_celeba_folder else "")
     with mock.patch("torchvision.datasets.celeba.check_integrity", return_value=True):  # only the MD5 check
         dm = datamodule(tmp_path, "celeba", f"data.root={root}", "data.batch_size=2")
-    assert (len(dm.train_set), len(dm.val_set)) == (4, 1)  # official partition: 4 train, 1 valid
+    assert (len(dm.train_set), len(dm.val_set)) == (4, 2)  # the official partition file decides
     image, label = dm.train_set[1]
     assert label == -1 and image.shape == (3, 64, 64)
-    assert torch.allclose(image, torch.full_like(image, 40 / 127.5 - 1), atol=0.03)  # JPEG of a flat grey 40
+    assert torch.allclose(image, torch.full_like(image, 30 / 127.5 - 1), atol=0.03)  # JPEG of a flat grey 30
     images, labels = first_batch(dm)
     assert_contract(images, labels, 3, 64)
 
