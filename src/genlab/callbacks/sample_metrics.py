@@ -1,30 +1,39 @@
 """Periodic sample-quality evaluation: any torchmetrics ``Metric`` fed by the ``sample()`` contract."""
 
+import time
+from collections.abc import Mapping
+
 import pytorch_lightning as pl
 import torch
+from torch import Tensor
 from torchmetrics import Metric
 
 from genlab.callbacks.samples import batches_seen
+from genlab.metrics import metric_entries
 
 
 class SampleMetrics(pl.Callback):
     """Every ``every_n_steps`` training batches and at the end of training, draw ``num_samples`` samples (in chunks
     of ``batch_size``, seeded), feed them to each metric's ``update(samples)`` and log ``metrics/<name>`` for every
-    value its ``compute()`` returns (a tensor, or a dict of them).
+    value its ``compute()`` returns (see :func:`score_samples` for how tuples and dicts are named).
 
-    A metric that needs real-data statistics gets the datamodule once through ``prepare(datamodule)`` before
-    training. The metrics live here, not on the LightningModule, so their weights never enter a checkpoint.
+    A metric that needs real-data statistics gets the datamodule once through ``prepare(datamodule)`` at the start
+    of fitting, on the model's device, so a dataset the metric cannot score (``metrics=mnist data=cifar10``) stops
+    the run before the first step rather than after hours. The metrics live here, not on the LightningModule, so
+    their weights (InceptionV3: ~95 MB) never enter a checkpoint.
     """
 
     def __init__(
         self,
-        metrics: dict[str, Metric] | None = None,
+        metrics: Mapping[str, Metric] | None = None,
         every_n_steps: int = 1000,
         num_samples: int = 1000,
         batch_size: int = 250,
         seed: int = 0,
     ):
-        self.metrics = dict(metrics or {})
+        if every_n_steps < 1:
+            raise ValueError(f"callbacks.sample_metrics.every_n_steps must be >= 1, got {every_n_steps}.")
+        self.metrics = metric_entries(metrics)
         self.every_n_steps = every_n_steps
         self.num_samples = num_samples
         self.batch_size = batch_size
@@ -32,10 +41,8 @@ class SampleMetrics(pl.Callback):
         self.last_step: int | None = None
         self.history: list[dict[str, float]] = []
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        for metric in self.metrics.values():
-            if hasattr(metric, "prepare"):
-                metric.prepare(trainer.datamodule)
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        prepare_metrics(self.metrics, trainer.datamodule, pl_module.device)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         step = batches_seen(trainer)
@@ -49,20 +56,35 @@ class SampleMetrics(pl.Callback):
 
     @torch.no_grad()
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> dict[str, float]:
+        start = time.perf_counter()
         values = score_samples(pl_module, self.metrics, self.num_samples, self.batch_size, self.seed)
         self.last_step = step
-        self.history.append({"step": step, **values})
+        self.history.append({"step": step, **values, "seconds": time.perf_counter() - start})
         for logger in trainer.loggers:
             logger.log_metrics({f"metrics/{k}": v for k, v in values.items()}, step=trainer.global_step)
         trainer.callback_metrics.update({f"metrics/{k}": torch.tensor(v) for k, v in values.items()})
         return values
 
 
+def prepare_metrics(metrics: Mapping[str, Metric], datamodule, device: torch.device | str) -> None:
+    """Move the metrics to ``device`` and give those that compare with real data the datamodule."""
+    for metric in metrics.values():
+        metric.to(device)
+        if hasattr(metric, "prepare"):
+            metric.prepare(datamodule)
+
+
 @torch.no_grad()
 def score_samples(
-    model: pl.LightningModule, metrics: dict[str, Metric], num_samples: int, batch_size: int, seed: int = 0
+    model: pl.LightningModule, metrics: Mapping[str, Metric], num_samples: int, batch_size: int, seed: int = 0
 ) -> dict[str, float]:
-    """Draw ``num_samples`` from ``model.sample`` with a seeded generator and return every metric's values."""
+    """Draw ``num_samples`` from ``model.sample`` with a seeded generator and return every metric's values.
+
+    Naming: a scalar result is ``<name>``; a ``(mean, std)`` tuple (torchmetrics' KID and IS) is ``<name>`` and
+    ``<name>_std``; a dict is ``<name>_<key>`` (``<name>`` where the key equals the name); a vector is
+    ``<name>_<index>``. ``compute()`` runs under a forked, seeded RNG: KID's and IS's random subsets are the same
+    at every evaluation, and training's random stream is left untouched.
+    """
     generator = torch.Generator().manual_seed(seed)
     for metric in metrics.values():
         metric.to(model.device).reset()
@@ -71,10 +93,24 @@ def score_samples(
         for metric in metrics.values():
             metric.update(samples)
     values: dict[str, float] = {}
+    devices = [model.device] if model.device.type == "cuda" else []
     for name, metric in metrics.items():
-        result = metric.compute()
-        if isinstance(result, dict):
-            values |= {f"{name}_{k}" if k != name else name: float(v) for k, v in result.items()}
-        else:
-            values[name] = float(result)
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            values |= flatten_result(name, metric.compute())
     return values
+
+
+def flatten_result(name: str, result) -> dict[str, float]:
+    if isinstance(result, Mapping):
+        out: dict[str, float] = {}
+        for key, value in result.items():
+            out |= flatten_result(name if key == name else f"{name}_{key}", value)
+        return out
+    if isinstance(result, (tuple, list)):
+        if len(result) != 2:
+            raise TypeError(f"metric {name!r} returned a sequence of {len(result)} values; return a dict of named values.")
+        return {name: float(result[0]), f"{name}_std": float(result[1])}
+    if isinstance(result, Tensor) and result.numel() > 1:
+        return {f"{name}_{i}": float(v) for i, v in enumerate(result.flatten())}
+    return {name: float(result)}
