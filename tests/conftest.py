@@ -42,6 +42,15 @@ def compose_config(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reference_feature_cache(tmp_path_factory):
+    """Real-data features that metrics cache (genlab.metrics.reference) go to one folder per test session, never
+    to the user's ~/.cache; runs inside the session share it, as runs of one user do."""
+    if "GENLAB_CACHE_DIR" not in os.environ:
+        os.environ["GENLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("genlab_cache"))
+    yield
+
+
 @pytest.fixture
 def make_config(tmp_path):
     def make(*overrides: str) -> DictConfig:

@@ -18,9 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from genlab.callbacks import SampleGrid
+from genlab.callbacks import SampleGrid, SampleMetrics
 
 CONFIG_TREE_ORDER = ("data", "model", "trainer", "callbacks", "logger", "paths")
+# The headline numbers printed at the end of a run; all metrics are in the loggers.
+FINAL_METRICS = ("fid", "kid", "is", "pr_precision", "pr_recall", "classes_covered", "classes_kl_uniform")
 
 
 def instantiate_dict(cfg: DictConfig | None) -> list[Any]:
@@ -89,6 +91,10 @@ def print_outputs(output_dir: Path, trainer: pl.Trainer, loggers: list[Logger]) 
     for cb in trainer.callbacks:
         if isinstance(cb, SampleGrid) and cb.last_path is not None:
             lines.append(f"samples        {cb.dirpath}  (final grid: {cb.last_path.name})")
+        if isinstance(cb, SampleMetrics) and cb.history:
+            last = cb.history[-1]
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k in FINAL_METRICS)
+            lines.append(f"metrics        {shown}  (after batch {last['step']}, {cb.num_samples} samples)")
         if isinstance(cb, ModelCheckpoint) and cb.dirpath:
             lines.append(f"checkpoints    {cb.dirpath}  (resume with ckpt_path={Path(cb.dirpath) / 'last.ckpt'})")
     for logger in loggers:

@@ -1,0 +1,298 @@
+"""Sample-quality metrics: closed forms, known cases, the shipped MNIST classifier, the Inception weights path."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from hydra.utils import instantiate
+
+from torchmetrics.image.fid import _compute_fid
+
+from conftest import compose_config
+from genlab.data import MNIST5kDataModule
+from genlab.metrics import (
+    INCEPTION_WEIGHTS_FILE,
+    INCEPTION_WEIGHTS_URL,
+    ClassCoverage,
+    FrechetDistance,
+    InceptionWeightsUnavailable,
+    KernelDistance,
+    PrecisionRecall,
+    RawFeatures,
+    frechet_distance,
+    inception_v3,
+    metric_entries,
+    mnist_classifier,
+    reference_features,
+)
+from genlab.metrics.classifier import load_classifier_net
+
+# The shipped classifier's held-out accuracy on the 500 MNIST-5k digits it never saw (measured: see docs/evaluation.md).
+MIN_HELD_OUT_ACCURACY = 0.97
+
+
+@pytest.fixture(scope="module")
+def mnist5k() -> MNIST5kDataModule:
+    datamodule = MNIST5kDataModule(image_size=32)
+    datamodule.setup("fit")
+    return datamodule
+
+
+def stack(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = zip(*(dataset[i] for i in range(len(dataset))))
+    return torch.stack(images), torch.as_tensor(labels)
+
+
+def random_covariance(d: int, generator: torch.Generator) -> torch.Tensor:
+    a = torch.randn(d, d, generator=generator, dtype=torch.float64)
+    return a @ a.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
+
+
+# ------------------------------------------------------------------------------------------------ Fréchet distance
+def test_frechet_distance_of_gaussians_equals_the_closed_form():
+    g = torch.Generator().manual_seed(0)
+    # Diagonal covariances: d^2 = |mu1 - mu2|^2 + sum_i (a_i + b_i - 2 sqrt(a_i b_i)).
+    mu1, mu2 = torch.randn(5, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)
+    a, b = torch.rand(5, generator=g, dtype=torch.float64) + 0.5, torch.rand(5, generator=g, dtype=torch.float64) + 0.5
+    closed = ((mu1 - mu2) ** 2).sum() + (a + b - 2 * (a * b).sqrt()).sum()
+    assert float(frechet_distance(mu1, torch.diag(a), mu2, torch.diag(b))) == pytest.approx(float(closed), rel=1e-9)
+
+    # Full, non-commuting covariances: against the textbook formula with scipy's matrix square root.
+    s1, s2 = random_covariance(6, g), random_covariance(6, g)
+    mu1, mu2 = torch.randn(6, generator=g, dtype=torch.float64), torch.randn(6, generator=g, dtype=torch.float64)
+    covmean = scipy.linalg.sqrtm(s1.numpy() @ s2.numpy()).real
+    textbook = float(((mu1 - mu2) ** 2).sum()) + float(np.trace(s1.numpy() + s2.numpy() - 2 * covmean))
+    assert float(frechet_distance(mu1, s1, mu2, s2)) == pytest.approx(textbook, rel=1e-8)
+    assert float(frechet_distance(mu1, s1, mu2, s2)) == pytest.approx(float(_compute_fid(mu1, s1, mu2, s2)), rel=1e-8)
+    assert float(frechet_distance(mu1, s1, mu1, s1)) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_fid_metric_on_gaussian_samples_converges_to_the_closed_form():
+    g = torch.Generator().manual_seed(1)
+    d, n = 3, 40_000
+    s1, s2 = random_covariance(d, g), random_covariance(d, g)
+    mu1, mu2 = torch.zeros(d, dtype=torch.float64), torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64)
+    real = torch.randn(n, d, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(s1).T + mu1
+    fake = torch.randn(n, d, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(s2).T + mu2
+
+    fid = FrechetDistance(RawFeatures(d), feature="raw")
+    fid.load_reference(real.float())  # the cached-reference path that prepare() uses
+    for chunk in fake.float().split(5000):
+        fid.update(chunk)
+    assert float(fid.compute()) == pytest.approx(float(frechet_distance(mu1, s1, mu2, s2)), rel=0.03)
+
+    fid.reset()  # reset() keeps the reference: the same real set scored against itself is 0
+    fid.update(real.float())
+    assert abs(float(fid.compute())) < 1e-3
+
+
+# ------------------------------------------------------------------------------------------- precision / recall
+def two_clusters(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(n, 2, generator=g) * 0.5 + torch.tensor([-10.0, 0.0]), torch.randn(n, 2, generator=g) * 0.5 + torch.tensor([10.0, 0.0])
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor) -> tuple[float, float]:
+    metric = PrecisionRecall(RawFeatures(2), feature="raw", neighborhood=3)
+    metric.load_reference(real)
+    metric.update(fake)
+    values = metric.compute()
+    return float(values["precision"]), float(values["recall"])
+
+
+def test_precision_recall_on_known_cases():
+    g = torch.Generator().manual_seed(0)
+    left, right = two_clusters(500, g)
+    real = torch.cat([left, right])
+    more_left, more_right = two_clusters(500, g)
+    # Same distribution: nearly every sample is inside the other set's manifold.
+    precision, recall = precision_recall(real, torch.cat([more_left, more_right]))
+    assert precision > 0.95 and recall > 0.95
+    # Mode dropping: all samples from the left cluster (twice as many): precise, but half of the real data is missed.
+    precision, recall = precision_recall(real, torch.cat([more_left, two_clusters(500, g)[0]]))
+    assert precision > 0.95 and recall == pytest.approx(0.5, abs=0.05)
+    # Samples far from every real point: neither.
+    assert precision_recall(real, torch.cat([more_left, more_right]) + 100.0) == (0.0, 0.0)
+
+
+# ------------------------------------------------------------------------------------------- the MNIST classifier
+def test_shipped_classifier_accuracy_on_held_out_digits(mnist5k: MNIST5kDataModule):
+    net, meta = load_classifier_net()
+    images, labels = stack(mnist5k.val_set)  # the 500 digits the classifier was not trained on
+    with torch.no_grad():
+        accuracy = (net(images).argmax(1) == labels).float().mean().item()
+    assert len(labels) == 500
+    assert accuracy >= MIN_HELD_OUT_ACCURACY
+    assert accuracy == pytest.approx(meta["held_out_accuracy"], abs=1e-6)  # the number reported in the docs
+    weights = Path(__file__).resolve().parents[1] / "src" / "genlab" / "assets" / "mnist_classifier.pt"
+    assert weights.stat().st_size < 1_000_000
+
+
+def test_class_coverage_of_real_digits_is_ten_of_ten_and_drops_with_missing_digits(mnist5k: MNIST5kDataModule):
+    images, labels = stack(mnist5k.val_set)
+    coverage = ClassCoverage(mnist_classifier())
+    coverage.update(images)
+    values = coverage.compute()
+    assert int(values["covered"]) == 10
+    assert float(values["kl_uniform"]) < 0.02
+    assert sum(float(values[f"fraction_{c}"]) for c in range(10)) == pytest.approx(1.0)
+
+    coverage.reset()
+    coverage.update(images[labels < 3])  # a "mode-collapsed generator" that only draws 0, 1 and 2
+    values = coverage.compute()
+    assert int(values["covered"]) == 3
+    assert float(values["kl_uniform"]) == pytest.approx(math.log(10 / 3), abs=0.05)
+
+
+def test_classifier_fid_of_real_data_with_itself_is_zero_and_grows_with_noise(mnist5k: MNIST5kDataModule, tmp_path: Path):
+    extractor = mnist_classifier()
+    fid = FrechetDistance(extractor, feature="features", cache_dir=tmp_path)
+    kid = KernelDistance(extractor, feature="features", subset_size=250, subsets=20, cache_dir=tmp_path)
+    fid.prepare(mnist5k)  # reference: the 4500 training digits
+    kid.prepare(mnist5k)
+    train_images, _ = stack(mnist5k.train_set)
+    fid.update(train_images)
+    assert abs(float(fid.compute())) < 1e-3  # the training set against its own statistics
+
+    val_images, _ = stack(mnist5k.val_set)
+    noise = torch.randn(val_images.shape, generator=torch.Generator().manual_seed(0))
+    fids, kids = [], []
+    for sigma in (0.0, 0.1, 0.25, 0.5, 1.0):
+        fid.reset(), kid.reset()
+        noisy = (val_images + sigma * noise).clamp(-1, 1)
+        fid.update(noisy), kid.update(noisy)
+        fids.append(float(fid.compute()))
+        torch.manual_seed(0)
+        kids.append(float(kid.compute()[0]))
+    assert all(a < b for a, b in zip(fids, fids[1:])), fids
+    assert all(a < b for a, b in zip(kids[1:], kids[2:])), kids  # KID at sigma 0 and 0.1 are both ~0 (unbiased)
+    assert fids[0] < 0.1 * fids[-1]
+
+
+def test_reference_cache_is_keyed_by_dataset_size_and_extractor(tmp_path: Path):
+    extractor = mnist_classifier()
+    small = MNIST5kDataModule(image_size=32)
+    first = reference_features(extractor, small, ["features"], cache_dir=tmp_path)
+    extractor.reference_memo.clear()  # as in a new process: must come from disk, identical
+    again = reference_features(extractor, small, ["features"], cache_dir=tmp_path)
+    assert not first.info["cached"] and again.info["cached"] and again.info["cache"] == first.info["cache"]
+    assert torch.equal(first.features["features"], again.features["features"]) and len(first.labels) == 4500
+
+    bigger = reference_features(extractor, MNIST5kDataModule(image_size=64, channels=3), ["features"], cache_dir=tmp_path)
+    fewer = reference_features(extractor, small, ["features"], num_samples=1000, cache_dir=tmp_path)
+    other_split = reference_features(extractor, MNIST5kDataModule(image_size=32, split_seed=1), ["features"], cache_dir=tmp_path)
+    raw = reference_features(RawFeatures(32 * 32), small, ["raw"], cache_dir=tmp_path)
+    files = {r.info["cache"] for r in (first, bigger, fewer, other_split, raw)}
+    assert len(files) == 5 and len(list((tmp_path / "reference_features").glob("*.pt"))) == 5
+    assert "mnist5kdatamodule_3x64x64_n4500_mnist-classifier_" in Path(bigger.info["cache"]).name
+    # Resized, 3-channel MNIST is still MNIST to the classifier: same digits, nearly the same features.
+    assert bigger.info["reference_accuracy"] > 0.97
+
+
+class InvertedMNIST5k(MNIST5kDataModule):
+    """White digits on black inverted: labelled 10-class grayscale data that is not MNIST-like."""
+
+    def build_datasets(self):
+        train, val = super().build_datasets()
+        train.dataset.tensors = (-train.dataset.tensors[0], train.dataset.tensors[1])
+        return train, val
+
+
+class ColourMNIST5k(MNIST5kDataModule):
+    def build_datasets(self):
+        train, val = super().build_datasets()
+        images = train.dataset.tensors[0].clone()
+        images[:, 0] = -1.0  # no red: colour images
+        train.dataset.tensors = (images, train.dataset.tensors[1])
+        return train, val
+
+
+def test_mnist_metrics_refuse_data_the_classifier_cannot_read(tmp_path: Path):
+    fid = FrechetDistance(mnist_classifier(), feature="features", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"labels only .*% of the reference images .* metrics=inception"):
+        fid.prepare(InvertedMNIST5k(image_size=32))
+    with pytest.raises(ValueError, match="are in colour.*metrics=inception"):
+        fid.prepare(ColourMNIST5k(image_size=32, channels=3))
+    assert not list(tmp_path.rglob("*.pt")), "a refused dataset must not leave a cache behind"
+
+
+def test_mnist_config_builds_metrics_that_share_one_classifier(tmp_path: Path):
+    cfg = compose_config(tmp_path, ["metrics=mnist"])
+    built = instantiate(cfg.metrics)
+    metrics = metric_entries(built)
+    assert sorted(metrics) == ["classes", "fid", "kid", "pr"] and built["real_samples"] == 10000
+    extractors = {id(m.inception.extractor if hasattr(m, "inception") else m.classifier.extractor) for m in metrics.values()}
+    assert len(extractors) == 1
+    with pytest.raises(TypeError, match="metrics.oops"):
+        metric_entries({"oops": torch.nn.Linear(1, 1)})
+
+
+# ------------------------------------------------------------------------------------------------ InceptionV3 path
+@pytest.fixture(scope="module")
+def random_inception_weights(tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A weights file of the exact torch-fidelity InceptionV3 architecture with random init (no download)."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class RandomInit(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict, strict=True, assign=False):  # keep torch's random init
+            return None
+
+    folder = tmp_path_factory.mktemp("inception")
+    empty = folder / "empty.pth"
+    torch.save({}, empty)
+    torch.manual_seed(0)
+    state = RandomInit("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty)).state_dict()
+    path = folder / INCEPTION_WEIGHTS_FILE
+    torch.save(state, path)
+    return path, state
+
+
+def test_inception_metrics_load_local_weights_through_torch_fidelity(random_inception_weights, tmp_path: Path):
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    path, state = random_inception_weights
+    cfg = compose_config(tmp_path, ["metrics=inception", f"metrics.inception_weights={path}", "metrics.kid.subset_size=3", "metrics.is.splits=2"])
+    metrics = metric_entries(instantiate(cfg.metrics))
+    assert sorted(metrics) == ["fid", "is", "kid", "pr"]
+    extractor = metrics["fid"].extractor
+    assert all(m.inception.extractor is extractor for m in metrics.values()), "one InceptionV3 for all four metrics"
+    assert isinstance(extractor.net, FeatureExtractorInceptionV3) and extractor.net.use_antialias is False
+    assert torch.equal(extractor.net.state_dict()["Mixed_7c.branch_pool.conv.weight"], state["Mixed_7c.branch_pool.conv.weight"])
+
+    passes = []
+    extractor.net.Conv2d_1a_3x3.register_forward_hook(lambda *args: passes.append(1))
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1  # grayscale, not 299 px: converted inside
+    fake = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1
+    metrics["fid"].update(real, real=True)
+    metrics["kid"].update(real, real=True)
+    metrics["pr"].load_reference(extractor(real)["2048"])
+    for metric in metrics.values():
+        metric.update(fake)
+    assert len(passes) == 2, "the four metrics must share one forward pass per batch"
+    # FID's compute at 2048 dimensions costs a minute on a 2-core CPU; its code is the one tested above on classifier
+    # features. Here: the pool3 features reached its states.
+    assert int(metrics["fid"].fake_features_num_samples) == 4 and int(metrics["fid"].real_features_num_samples) == 4
+    assert torch.isfinite(metrics["fid"].fake_features_cov_sum).all() and metrics["fid"].fake_features_sum.abs().sum() > 0
+    kid_mean, _ = metrics["kid"].compute()
+    is_mean, _ = metrics["is"].compute()
+    assert math.isfinite(float(kid_mean)) and math.isfinite(float(is_mean))
+    assert set(metrics["pr"].compute()) == {"precision", "recall", "f_score"}
+
+
+def test_inception_without_weights_offline_names_file_url_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty torch.hub cache
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens there: the download fails as offline
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(InceptionWeightsUnavailable) as raised:
+        inception_v3(None)
+    message = str(raised.value)
+    assert INCEPTION_WEIGHTS_FILE in message and INCEPTION_WEIGHTS_URL in message and "metrics.inception_weights=" in message
+    assert not (tmp_path / "torch" / "hub" / "checkpoints" / INCEPTION_WEIGHTS_FILE).exists()
+
+    with pytest.raises(FileNotFoundError, match=r"metrics.inception_weights=.*no such file(.|\n)*" + INCEPTION_WEIGHTS_FILE):
+        inception_v3(tmp_path / "nowhere.pth")
