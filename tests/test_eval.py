@@ -22,7 +22,6 @@ TINY_RUN = [
     "model.discriminator.width=8",
     "trainer.max_epochs=1",
     "+trainer.limit_train_batches=4",
-    "trainer.enable_progress_bar=false",
     "print_config=false",
     "logger=csv",
     "callbacks.sample_grid.every_n_steps=4",

@@ -8,6 +8,7 @@ import pytest
 import scipy.linalg
 import torch
 from hydra.utils import instantiate
+from torch.utils.data import Subset
 
 from torchmetrics.image.fid import _compute_fid
 
@@ -29,6 +30,7 @@ from genlab.metrics import (
     reference_features,
 )
 from genlab.metrics.classifier import load_classifier_net
+from genlab.metrics.reference import subset_indices
 
 # The shipped classifier's held-out accuracy on the 500 MNIST-5k digits it never saw (measured: see docs/evaluation.md).
 MIN_HELD_OUT_ACCURACY = 0.97
@@ -148,13 +150,13 @@ def test_class_coverage_of_real_digits_is_ten_of_ten_and_drops_with_missing_digi
 
 def test_classifier_fid_of_real_data_with_itself_is_zero_and_grows_with_noise(mnist5k: MNIST5kDataModule, tmp_path: Path):
     extractor = mnist_classifier()
-    fid = FrechetDistance(extractor, feature="features", cache_dir=tmp_path)
-    kid = KernelDistance(extractor, feature="features", subset_size=250, subsets=20, cache_dir=tmp_path)
-    fid.prepare(mnist5k)  # reference: the 4500 training digits
+    fid = FrechetDistance(extractor, feature="features", real_samples=1500, cache_dir=tmp_path)
+    kid = KernelDistance(extractor, feature="features", subset_size=250, subsets=10, real_samples=1500, cache_dir=tmp_path)
+    fid.prepare(mnist5k)  # reference: a seeded subset of 1500 training digits
     kid.prepare(mnist5k)
-    train_images, _ = stack(mnist5k.train_set)
-    fid.update(train_images)
-    assert abs(float(fid.compute())) < 1e-3  # the training set against its own statistics
+    reference_images, _ = stack(Subset(mnist5k.train_set, subset_indices(len(mnist5k.train_set), 1500)))
+    fid.update(reference_images)
+    assert abs(float(fid.compute())) < 1e-3  # the reference images against their own statistics
 
     val_images, _ = stack(mnist5k.val_set)
     noise = torch.randn(val_images.shape, generator=torch.Generator().manual_seed(0))
@@ -173,20 +175,22 @@ def test_classifier_fid_of_real_data_with_itself_is_zero_and_grows_with_noise(mn
 
 def test_reference_cache_is_keyed_by_dataset_size_and_extractor(tmp_path: Path):
     extractor = mnist_classifier()
+    extractor.reference_memo.clear()  # other tests of this process filled the in-memory layer
     small = MNIST5kDataModule(image_size=32)
-    first = reference_features(extractor, small, ["features"], cache_dir=tmp_path)
+    n = 1000  # a seeded subset of the 4500 training digits keeps this test fast
+    first = reference_features(extractor, small, ["features"], num_samples=n, cache_dir=tmp_path)
     extractor.reference_memo.clear()  # as in a new process: must come from disk, identical
-    again = reference_features(extractor, small, ["features"], cache_dir=tmp_path)
+    again = reference_features(extractor, small, ["features"], num_samples=n, cache_dir=tmp_path)
     assert not first.info["cached"] and again.info["cached"] and again.info["cache"] == first.info["cache"]
-    assert torch.equal(first.features["features"], again.features["features"]) and len(first.labels) == 4500
+    assert torch.equal(first.features["features"], again.features["features"]) and len(first.labels) == n
 
-    bigger = reference_features(extractor, MNIST5kDataModule(image_size=64, channels=3), ["features"], cache_dir=tmp_path)
-    fewer = reference_features(extractor, small, ["features"], num_samples=1000, cache_dir=tmp_path)
-    other_split = reference_features(extractor, MNIST5kDataModule(image_size=32, split_seed=1), ["features"], cache_dir=tmp_path)
-    raw = reference_features(RawFeatures(32 * 32), small, ["raw"], cache_dir=tmp_path)
+    bigger = reference_features(extractor, MNIST5kDataModule(image_size=64, channels=3), ["features"], num_samples=n, cache_dir=tmp_path)
+    fewer = reference_features(extractor, small, ["features"], num_samples=n // 2, cache_dir=tmp_path)
+    other_split = reference_features(extractor, MNIST5kDataModule(image_size=32, split_seed=1), ["features"], num_samples=n, cache_dir=tmp_path)
+    raw = reference_features(RawFeatures(32 * 32), small, ["raw"], num_samples=n, cache_dir=tmp_path)
     files = {r.info["cache"] for r in (first, bigger, fewer, other_split, raw)}
     assert len(files) == 5 and len(list((tmp_path / "reference_features").glob("*.pt"))) == 5
-    assert "mnist5kdatamodule_3x64x64_n4500_mnist-classifier_" in Path(bigger.info["cache"]).name
+    assert f"mnist5kdatamodule_3x64x64_n{n}_mnist-classifier_" in Path(bigger.info["cache"]).name
     # Resized, 3-channel MNIST is still MNIST to the classifier: same digits, nearly the same features.
     assert bigger.info["reference_accuracy"] > 0.97
 

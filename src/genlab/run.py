@@ -218,12 +218,23 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 
 def print_metrics_table(values: dict[str, float], title: str) -> None:
-    table = rich.table.Table(title=title, title_justify="left")
+    """One row per metric; per-class fractions (``<name>_fraction_<c>``) share one row as a histogram."""
+    rows: dict[str, str] = {}
+    for name, value in values.items():
+        stem, _, index = name.rpartition("_fraction_")
+        if stem and index.isdigit():
+            key = f"{stem}_fraction"
+            rows[key] = f"{rows.get(key, '')} {index}:{value:.2f}".strip()
+        else:
+            rows[name] = f"{value:.4g}"
+    table = rich.table.Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name, value in values.items():
-        table.add_row(name, f"{value:.4g}")
-    rich.get_console().print(table)
+    for name, text in rows.items():
+        table.add_row(name, text)
+    console = rich.get_console()
+    console.print(title, soft_wrap=True)
+    console.print(table)
 
 
 def write_samples(cfg: DictConfig) -> dict[str, float]:
