@@ -23,12 +23,14 @@ from genlab.metrics import (
     KernelDistance,
     PrecisionRecall,
     RawFeatures,
+    UnsupportedDataError,
     frechet_distance,
     inception_v3,
     metric_entries,
     mnist_classifier,
     reference_features,
 )
+from genlab.callbacks.sample_metrics import prepare_metrics
 from genlab.metrics.classifier import load_classifier_net
 from genlab.metrics.reference import subset_indices
 
@@ -222,6 +224,22 @@ def test_mnist_metrics_refuse_data_the_classifier_cannot_read(tmp_path: Path):
     assert not list(tmp_path.rglob("*.pt")), "a refused dataset must not leave a cache behind"
 
 
+def test_default_metrics_skip_data_the_classifier_refuses_and_explicit_mnist_stops(tmp_path: Path):
+    callbacks = {}
+    for choice in ("default", "mnist"):
+        cfg = compose_config(tmp_path, [f"metrics={choice}", f"metrics.cache_dir={tmp_path}", "metrics.real_samples=1000"])
+        callbacks[choice] = instantiate(cfg.callbacks.sample_metrics)
+    assert callbacks["default"].on_unsupported_data == "skip" and callbacks["mnist"].on_unsupported_data == "error"
+    assert sorted(callbacks["default"].metrics) == ["classes", "fid", "kid", "pr"]
+
+    not_digits = InvertedMNIST5k(image_size=32)
+    assert prepare_metrics(callbacks["default"].metrics, not_digits, "cpu", "skip") == {}  # python train.py data=cifar10
+    with pytest.raises(UnsupportedDataError, match="metrics=mnist needs MNIST-like digits"):
+        prepare_metrics(callbacks["mnist"].metrics, not_digits, "cpu", "error")  # ... metrics=mnist data=cifar10
+    kept = prepare_metrics(callbacks["default"].metrics, MNIST5kDataModule(image_size=32), "cpu", "skip")
+    assert sorted(kept) == ["classes", "fid", "kid", "pr"]
+
+
 def test_mnist_config_builds_metrics_that_share_one_classifier(tmp_path: Path):
     cfg = compose_config(tmp_path, ["metrics=mnist"])
     built = instantiate(cfg.metrics)
@@ -253,6 +271,7 @@ def random_inception_weights(tmp_path_factory) -> tuple[Path, dict[str, torch.Te
     return path, state
 
 
+@pytest.mark.slow  # InceptionV3 forward passes on a shared 2-core CPU: 15-40 s
 def test_inception_metrics_load_local_weights_through_torch_fidelity(random_inception_weights, tmp_path: Path):
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 

@@ -185,7 +185,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     model = load_model(run_cfg, ckpt, device)
     metrics = metric_entries(hydra.utils.instantiate(metrics_cfg))
     datamodule = hydra.utils.instantiate(run_cfg.data)
-    prepare_metrics(metrics, datamodule, device)
+    metrics = prepare_metrics(metrics, datamodule, device)
     values = score_samples(model, metrics, cfg.num_samples, cfg.batch_size, cfg.seed)
 
     out_dir = Path(cfg.out_dir).expanduser() if cfg.get("out_dir") else ckpt.parent

@@ -1,5 +1,6 @@
 """Periodic sample-quality evaluation: any torchmetrics ``Metric`` fed by the ``sample()`` contract."""
 
+import logging
 import time
 from collections.abc import Mapping
 
@@ -9,7 +10,9 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from genlab.callbacks.samples import batches_seen
-from genlab.metrics import metric_entries
+from genlab.metrics import UnsupportedDataError, metric_entries
+
+log = logging.getLogger(__name__)
 
 
 class SampleMetrics(pl.Callback):
@@ -19,7 +22,8 @@ class SampleMetrics(pl.Callback):
 
     A metric that needs real-data statistics gets the datamodule once through ``prepare(datamodule)`` at the start
     of fitting, on the model's device, so a dataset the metric cannot score (``metrics=mnist data=cifar10``) stops
-    the run before the first step rather than after hours. The metrics live here, not on the LightningModule, so
+    the run before the first step rather than after hours; with ``on_unsupported_data="skip"`` (the default
+    ``metrics=default`` of train.py) such metrics are dropped with one warning instead. The metrics live here, not on the LightningModule, so
     their weights (InceptionV3: ~95 MB) never enter a checkpoint.
     """
 
@@ -30,6 +34,7 @@ class SampleMetrics(pl.Callback):
         num_samples: int = 1000,
         batch_size: int = 250,
         seed: int = 0,
+        on_unsupported_data: str = "error",
     ):
         if every_n_steps < 1:
             raise ValueError(f"callbacks.sample_metrics.every_n_steps must be >= 1, got {every_n_steps}.")
@@ -38,11 +43,14 @@ class SampleMetrics(pl.Callback):
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.seed = seed
+        if on_unsupported_data not in ("error", "skip"):
+            raise ValueError(f"on_unsupported_data must be 'error' or 'skip', got {on_unsupported_data!r}.")
+        self.on_unsupported_data = on_unsupported_data
         self.last_step: int | None = None
         self.history: list[dict[str, float]] = []
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        prepare_metrics(self.metrics, trainer.datamodule, pl_module.device)
+        self.metrics = prepare_metrics(self.metrics, trainer.datamodule, pl_module.device, self.on_unsupported_data)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         step = batches_seen(trainer)
@@ -66,12 +74,30 @@ class SampleMetrics(pl.Callback):
         return values
 
 
-def prepare_metrics(metrics: Mapping[str, Metric], datamodule, device: torch.device | str) -> None:
-    """Move the metrics to ``device`` and give those that compare with real data the datamodule."""
-    for metric in metrics.values():
+def prepare_metrics(
+    metrics: Mapping[str, Metric], datamodule, device: torch.device | str, on_unsupported_data: str = "error"
+) -> dict[str, Metric]:
+    """Move the metrics to ``device`` and give those that compare with real data the datamodule. Returns the
+    metrics to use: with ``on_unsupported_data="skip"``, those whose extractor refused the data are left out."""
+    kept: dict[str, Metric] = {}
+    refused: dict[str, UnsupportedDataError] = {}
+    for name, metric in metrics.items():
         metric.to(device)
-        if hasattr(metric, "prepare"):
-            metric.prepare(datamodule)
+        try:
+            if hasattr(metric, "prepare"):
+                metric.prepare(datamodule)
+        except UnsupportedDataError as err:
+            if on_unsupported_data != "skip":
+                raise
+            refused[name] = err
+            continue
+        kept[name] = metric
+    if refused:
+        log.warning(
+            f"Sample metrics {', '.join(refused)} left out: {next(iter(refused.values()))} "
+            "(the default metrics skip data they cannot score; choose metrics= explicitly to make this an error)"
+        )
+    return kept
 
 
 @torch.no_grad()

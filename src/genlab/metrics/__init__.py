@@ -20,6 +20,7 @@ from genlab.metrics.extractors import (
     InceptionV3Features,
     InceptionWeightsUnavailable,
     RawFeatures,
+    UnsupportedDataError,
     inception_v3,
     mnist_classifier,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "PrecisionRecall",
     "RawFeatures",
     "ReferenceFeatures",
+    "UnsupportedDataError",
     "default_cache_dir",
     "frechet_distance",
     "inception_v3",

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.metrics.extractors import FeatureExtractor
+from genlab.metrics.extractors import FeatureExtractor, UnsupportedDataError
 
 ASSET_NAME = "mnist_classifier.pt"
 INPUT_SIZE = 32
@@ -111,7 +111,7 @@ class MNISTClassifierFeatures(FeatureExtractor):
         """Refuse reference data the classifier cannot read: colour images, or labelled data it mostly misclassifies
         (Fashion-MNIST, grayscale CIFAR-10). Classifier FID on such data would be a number that measures nothing."""
         if images.shape[1] == 3 and (images - images.mean(dim=1, keepdim=True)).abs().amax() > 1e-3:
-            raise ValueError(
+            raise UnsupportedDataError(
                 f"metrics=mnist needs MNIST-like grayscale digits, but the images of {dataset} are in colour. "
                 "Use metrics=inception (FID/IS/KID with InceptionV3; a GPU is recommended) or metrics=none."
             )
@@ -122,7 +122,7 @@ class MNISTClassifierFeatures(FeatureExtractor):
             accuracy = (outputs["logits"][labelled].argmax(1) == labels[labelled]).float().mean().item()
             info["reference_accuracy"] = accuracy
             if accuracy < self.min_reference_accuracy:
-                raise ValueError(
+                raise UnsupportedDataError(
                     f"metrics=mnist needs MNIST-like digits, but the shipped MNIST classifier labels only "
                     f"{accuracy:.1%} of the reference images of {dataset} correctly (at least "
                     f"{self.min_reference_accuracy:.0%} expected), so classifier FID and class coverage would measure "

@@ -7,6 +7,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from genlab.metrics.extractors import FeatureExtractor
+from genlab.metrics.reference import reference_features
 
 
 class ClassCoverage(Metric):
@@ -26,14 +27,34 @@ class ClassCoverage(Metric):
     is_differentiable = False
     full_state_update = False
 
-    def __init__(self, extractor: FeatureExtractor, feature: str = "logits", min_share: float = 0.1, **kwargs):
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        feature: str = "logits",
+        min_share: float = 0.1,
+        check_samples: int = 1000,
+        cache_dir=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not 0.0 < min_share <= 1.0:
             raise ValueError(f"ClassCoverage min_share must be in (0, 1], got {min_share}.")
         self.classifier = extractor.view(feature)
         self.num_classes = self.classifier.num_features
         self.min_share = min_share
+        self.check_samples = check_samples
+        self.cache_dir = cache_dir
+        self.feature = feature
+        self.reference_info: dict | None = None
         self.add_state("counts", torch.zeros(self.num_classes, dtype=torch.long), dist_reduce_fx="sum")
+
+    def prepare(self, datamodule) -> None:
+        """Let the classifier vet the real data (it refuses data it cannot read, e.g. colour images for the MNIST
+        classifier) on ``check_samples`` training images; records its accuracy there in ``reference_info``."""
+        reference = reference_features(
+            self.classifier.extractor, datamodule, [self.feature], self.check_samples, cache_dir=self.cache_dir, device=self.device
+        )
+        self.reference_info = reference.info
 
     def update(self, images: Tensor) -> None:
         predicted = self.classifier(images).argmax(dim=1)

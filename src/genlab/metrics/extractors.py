@@ -76,6 +76,10 @@ class FeatureExtractor(nn.Module):
         return self._fingerprint
 
 
+class UnsupportedDataError(ValueError):
+    """Raised by :meth:`FeatureExtractor.check_reference` for data the extractor cannot describe."""
+
+
 class FeatureView(nn.Module):
     """One named feature of a shared extractor, shaped the way torchmetrics wants a custom ``feature`` module:
     ``forward(images) -> Tensor[N, num_features]`` with an integer ``num_features``."""
