@@ -141,7 +141,8 @@ def load_run(ckpt_path: str | Path, run_dir: str | Path | None = None, overrides
     return ckpt, run, cfg
 
 
-def load_model(run_cfg: DictConfig, ckpt: Path, device: torch.device) -> pl.LightningModule:
+def load_model(run_cfg: DictConfig, ckpt: Path, device: torch.device) -> tuple[pl.LightningModule, dict[str, Any]]:
+    """The run's model with the checkpoint's weights, in eval mode on ``device``, and the checkpoint's epoch/step."""
     model: pl.LightningModule = hydra.utils.instantiate(run_cfg.model)
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
     try:
@@ -152,8 +153,7 @@ def load_model(run_cfg: DictConfig, ckpt: Path, device: torch.device) -> pl.Ligh
             "Was the checkpoint moved between runs? Pass run_dir=<the run that wrote it>."
         ) from err
     model.eval().to(device)
-    model.checkpoint_info = {"epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step")}
-    return model
+    return model, {"epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step")}
 
 
 def pick_device(device: str) -> torch.device:
@@ -182,7 +182,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             "fast on a CPU) or metrics=inception (FID/KID/IS with InceptionV3, GPU recommended)."
         )
     device = pick_device(cfg.get("device", "auto"))
-    model = load_model(run_cfg, ckpt, device)
+    model, checkpoint_info = load_model(run_cfg, ckpt, device)
     metrics = metric_entries(hydra.utils.instantiate(metrics_cfg))
     datamodule = hydra.utils.instantiate(run_cfg.data)
     metrics = prepare_metrics(metrics, datamodule, device)
@@ -192,11 +192,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     samples = model.sample(64, generator=torch.Generator().manual_seed(cfg.seed))
     grid_path = save_png(image_grid(samples, nrow=8), out_dir / "eval_samples.png") if samples.dim() == 4 else None
     references = {name: m.reference_info for name, m in metrics.items() if getattr(m, "reference_info", None)}
-    reference = next(iter(references.values()), {})
+    reference = max(references.values(), key=lambda info: info.get("num_samples", 0), default={})
     report = {
         "checkpoint": str(ckpt.resolve()),
         "run_dir": str(run.resolve()),
-        **model.checkpoint_info,
+        **checkpoint_info,
         "model": run_cfg.model.get("_target_"),
         "data": run_cfg.data.get("_target_"),
         "num_samples": cfg.num_samples,
@@ -256,7 +256,7 @@ def write_samples(cfg: DictConfig) -> dict[str, float]:
     for path in existing:
         path.unlink()
     device = pick_device(cfg.get("device", "auto"))
-    model = load_model(run_cfg, ckpt, device)
+    model, _ = load_model(run_cfg, ckpt, device)
     out_dir.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(cfg.seed)
     start, written = time.perf_counter(), 0
