@@ -60,7 +60,8 @@ def training_set(datamodule) -> Dataset:
             "Metrics that compare with real images need the datamodule: pass one to prepare(datamodule) "
             "(trainer.fit(model, datamodule=...) does this for the SampleMetrics callback)."
         )
-    if getattr(datamodule, "train_set", None) is None:
+    if getattr(datamodule, "train_set", None) is None:  # eval.py; under trainer.fit Lightning did this already
+        datamodule.prepare_data()  # downloads where data.download=true
         datamodule.setup("fit")
     dataset = getattr(datamodule, "train_set", None)
     if dataset is None:
