@@ -21,6 +21,7 @@ FAST_TRAINER = [
     "++trainer.enable_model_summary=false",
     "print_config=false",
     "trainer.log_every_n_steps=1",
+    "metrics=none",  # sample metrics have their own tests (test_metrics.py, test_eval.py with the default metrics)
 ]
 FAST = [
     *FAST_TRAINER,
