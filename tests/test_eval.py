@@ -22,6 +22,7 @@ TINY_RUN = [
     "model.discriminator.width=8",
     "trainer.max_epochs=1",
     "+trainer.limit_train_batches=4",
+    "trainer.log_every_n_steps=1",
     "print_config=false",
     "logger=csv",
     "callbacks.sample_grid.every_n_steps=4",
@@ -55,8 +56,12 @@ def eval_config(*overrides: str):
 @pytest.mark.slow
 def test_default_training_logs_classifier_metrics_and_keeps_them_out_of_checkpoints(trained_run: Path):
     with open(trained_run / "csv" / "metrics.csv") as f:
-        rows = [row for row in csv.DictReader(f) if row.get("metrics/fid")]
+        all_rows = list(csv.DictReader(f))
+    rows = [row for row in all_rows if row.get("metrics/fid")]
     assert len(rows) == 2, "an evaluation after batch 2 and one after batch 4"
+    # Logged at the step of that batch's losses (batches, not GAN optimizer steps): one x-axis for all curves.
+    assert [row["step"] for row in rows] == ["1", "3"]
+    assert {row["step"] for row in rows} <= {row["step"] for row in all_rows if row.get("loss/d")}
     for row in rows:
         for key in METRIC_KEYS:
             assert math.isfinite(float(row[f"metrics/{key}"])), key

@@ -69,9 +69,15 @@ class SampleMetrics(pl.Callback):
         self.last_step = step
         self.history.append({"step": step, **values, "seconds": time.perf_counter() - start})
         for logger in trainer.loggers:
-            logger.log_metrics({f"metrics/{k}": v for k, v in values.items()}, step=trainer.global_step)
+            logger.log_metrics({f"metrics/{k}": v for k, v in values.items()}, step=logged_step(trainer))
         trainer.callback_metrics.update({f"metrics/{k}": torch.tensor(v) for k, v in values.items()})
         return values
+
+
+def logged_step(trainer: pl.Trainer) -> int:
+    """The step Lightning itself logs ``self.log`` values at (batches, ``_batches_that_stepped``), so metric curves
+    share the x-axis of the losses. ``trainer.global_step`` counts optimizer steps: two per GAN batch."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
 
 
 def prepare_metrics(
