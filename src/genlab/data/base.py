@@ -1,0 +1,100 @@
+"""Shared datamodule plumbing: loaders, the deterministic train/val split and the image transform."""
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision.transforms import v2
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Base for image datamodules. Subclasses implement :meth:`build_datasets`.
+
+    ``channels`` and ``image_size`` are what the model sees: every dataset is converted (grayscale <-> RGB) and
+    resized + center-cropped to them, so MNIST can feed a 3-channel 64px DCGAN and CIFAR-10 a grayscale one.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        image_size: int,
+        num_classes: int,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+    ):
+        super().__init__()
+        if channels not in (1, 3):
+            raise ValueError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}.")
+        self.channels = channels
+        self.image_size = image_size
+        self.num_classes = num_classes
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+
+    def build_datasets(self) -> tuple[Dataset, Dataset]:
+        """Return (train, val) datasets of ``(image tensor in [-1, 1], int label)`` pairs."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set, self.val_set = self.build_datasets()
+
+    def train_dataloader(self) -> DataLoader:
+        # drop_last: a tiny last batch gives BatchNorm in G/D noisy statistics and the GAN step a different scale.
+        return self._loader(self.train_set, shuffle=True, drop_last=len(self.train_set) > self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False, drop_last=False)
+
+    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def image_transform(self) -> v2.Compose:
+        """PIL image -> float tensor in [-1, 1] with ``channels`` channels, resized and center-cropped."""
+        return v2.Compose(
+            [
+                ConvertMode("L" if self.channels == 1 else "RGB"),
+                v2.PILToTensor(),
+                v2.Resize(self.image_size, antialias=True),
+                v2.CenterCrop(self.image_size),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize([0.5] * self.channels, [0.5] * self.channels),
+            ]
+        )
+
+    def random_split(self, dataset: Dataset) -> tuple[Subset, Subset]:
+        """Seeded split, so the validation images are the same in every run and every job of a sweep."""
+        n_val = int(round(len(dataset) * self.val_fraction))
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
+        return Subset(dataset, order[n_val:]), Subset(dataset, order[:n_val])
+
+
+class ConvertMode:
+    """Picklable ``PIL.Image.convert`` step (lambdas break DataLoader workers under spawn)."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        return image.convert(self.mode)
+
+    def __repr__(self) -> str:
+        return f"ConvertMode({self.mode!r})"
