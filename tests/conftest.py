@@ -14,15 +14,19 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 # Small nets and few batches keep a full training run to seconds on a 2-core CPU.
-FAST = [
+FAST_TRAINER = [
     "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=6",
+    "++trainer.limit_train_batches=6",
     "trainer.accelerator=cpu",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
+    "++trainer.enable_model_summary=false",
     "print_config=false",
+    "trainer.log_every_n_steps=1",
+]
+FAST = [
+    *FAST_TRAINER,
     "callbacks.sample_grid.every_n_steps=3",
     "callbacks.sample_grid.num_samples=16",
+    "callbacks.sample_grid.nrow=4",
 ]
 SMALL_DCGAN = ["model.generator.width=8", "model.discriminator.width=8"]
 SMALL_GAN = ["model.generator.hidden=[32,64]", "model.discriminator.hidden=[64,32]"]

@@ -10,8 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
     "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=2",
-    "trainer.enable_progress_bar=false",
+    "++trainer.limit_train_batches=2",
     "callbacks.sample_grid.every_n_steps=2",
     "callbacks.sample_grid.num_samples=4",
 ]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import FAST, SMALL, compose_config
+from conftest import FAST, FAST_TRAINER, SMALL, compose_config
 from genlab.models import AdversarialModule
 from genlab.run import train
 
@@ -53,7 +53,7 @@ def test_short_training_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mod
 
 
 def test_both_players_learn_and_generator_moves_away_from_init(tmp_path: Path):
-    cfg = compose_config(tmp_path, ["model=dcgan", *FAST, *SMALL["dcgan"], "logger=none", "callbacks=none"])
+    cfg = compose_config(tmp_path, ["model=dcgan", *FAST_TRAINER, *SMALL["dcgan"], "logger=none", "callbacks=none"])
     from hydra.utils import instantiate
 
     torch.manual_seed(0)
@@ -67,7 +67,7 @@ def test_both_players_learn_and_generator_moves_away_from_init(tmp_path: Path):
 def test_n_critic_steps_the_generator_every_nth_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from hydra.utils import instantiate
 
-    cfg = compose_config(tmp_path, ["model=dcgan", *FAST, *SMALL["dcgan"], "model.n_critic=3", "logger=none", "callbacks=none"])
+    cfg = compose_config(tmp_path, ["model=dcgan", *FAST_TRAINER, *SMALL["dcgan"], "model.n_critic=3", "logger=none", "callbacks=none"])
     module = instantiate(cfg.model)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
     trainer.fit(module, datamodule=instantiate(cfg.data))
