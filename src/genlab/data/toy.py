@@ -10,7 +10,7 @@ import math
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 
 class GaussianMixtureDataModule(pl.LightningDataModule):
@@ -52,11 +52,14 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         return points, labels
 
     def train_dataloader(self) -> DataLoader:
+        # Whole shuffled batches are indexed at once (batch_size=None: no per-point fetch and collate), which
+        # matters when a training step on 2-D points costs about as much as loading it. drop_last: BatchNorm in G
+        # and the per-batch GAN losses want equal batch sizes.
+        batches = BatchSampler(RandomSampler(self.train_set), self.batch_size, drop_last=True)
         return DataLoader(
             self.train_set,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,  # BatchNorm in G and the per-batch GAN losses want equal batch sizes
+            sampler=batches,
+            batch_size=None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -118,16 +118,7 @@ class AdversarialModule(GenerativeModule):
         with torch.no_grad():
             fake = self.generator(self.randn(real.shape[0], self.latent_dim))
         with self.toggled_optimizer(optimizer):
-            real_scores = self.discriminator(real)
-            fake_scores = self.discriminator(fake)
-            loss = self.discriminator_loss(real_scores, fake_scores)
-            logs = {}
-            for name, penalty in self.penalties.items():
-                value = penalty(self.discriminator, real, fake)
-                logs[f"penalty/{name}"] = value.detach()
-                loss = loss + value
-            if self.discriminator_history is not None:
-                loss = loss + self.historical_averaging * self.discriminator_history.squared_distance(self.discriminator)
+            loss, logs = self.discriminator_objective(real, fake)
             self._step(optimizer, loss)
         if self.weight_clip is not None:
             with torch.no_grad():
@@ -135,27 +126,42 @@ class AdversarialModule(GenerativeModule):
                     p.clamp_(-self.weight_clip, self.weight_clip)
         if self.discriminator_history is not None:
             self.discriminator_history.update(self.discriminator)
-        return logs | {
-            "loss/d": loss.detach(),
-            "d/real_score": real_scores.detach().mean(),
-            "d/fake_score": fake_scores.detach().mean(),
-        }
+        return logs
 
     def generator_step(self, real: Tensor, optimizer) -> dict[str, Tensor]:
         with self.toggled_optimizer(optimizer):
-            fake = self.generator(self.randn(real.shape[0], self.latent_dim))
-            if self.feature_matching:
-                loss = feature_matching_loss(self.discriminator.features(real), self.discriminator.features(fake))
-            else:
-                loss = self.generator_loss(self.discriminator(fake))
-            if self.generator_history is not None:
-                loss = loss + self.historical_averaging * self.generator_history.squared_distance(self.generator)
+            loss = self.generator_objective(real, self.generator(self.randn(real.shape[0], self.latent_dim)))
             self._step(optimizer, loss)
         if self.generator_history is not None:
             self.generator_history.update(self.generator)
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator)
         return {"loss/g": loss.detach()}
+
+    def discriminator_objective(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The discriminator's loss on a real and a fake batch: adversarial loss + penalties + historical average."""
+        real_scores = self.discriminator(real)
+        fake_scores = self.discriminator(fake)
+        loss = self.discriminator_loss(real_scores, fake_scores)
+        logs = {"d/real_score": real_scores.detach().mean(), "d/fake_score": fake_scores.detach().mean()}
+        for name, penalty in self.penalties.items():
+            value = penalty(self.discriminator, real, fake)
+            logs[f"penalty/{name}"] = value.detach()
+            loss = loss + value
+        if self.discriminator_history is not None:
+            loss = loss + self.historical_averaging * self.discriminator_history.squared_distance(self.discriminator)
+        return loss, logs | {"loss/d": loss.detach()}
+
+    def generator_objective(self, real: Tensor, fake: Tensor) -> Tensor:
+        """The generator's loss on fakes it just made (with their graph): the adversarial loss, or feature matching
+        against ``real``, plus the historical average."""
+        if self.feature_matching:
+            loss = feature_matching_loss(self.discriminator.features(real), self.discriminator.features(fake))
+        else:
+            loss = self.generator_loss(self.discriminator(fake))
+        if self.generator_history is not None:
+            loss = loss + self.historical_averaging * self.generator_history.squared_distance(self.generator)
+        return loss
 
     def _step(self, optimizer, loss: Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
