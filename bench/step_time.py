@@ -8,6 +8,7 @@ Prints one table row per path; the difference is the framework's overhead per ba
 
 import argparse
 import platform
+import statistics
 import time
 from datetime import date
 from pathlib import Path
@@ -94,12 +95,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3, help="alternate the two paths this often; report medians")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=gan data.batch_size=128")
     args = parser.parse_args()
     cfg, datamodule = build(args.overrides)
-    plain = plain_step_time(cfg, datamodule, args.steps, args.warmup, args.device)
-    lightning = lightning_step_time(cfg, datamodule, args.steps, args.warmup, args.device)
+    # Alternating the paths spreads any background load evenly over both.
+    plain, lightning = [], []
+    for _ in range(args.repeats):
+        plain.append(plain_step_time(cfg, datamodule, args.steps, args.warmup, args.device))
+        lightning.append(lightning_step_time(cfg, datamodule, args.steps, args.warmup, args.device))
+    plain, lightning = statistics.median(plain), statistics.median(lightning)
     hardware = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"\nstep time, {cfg.model.generator._target_.rsplit('.', 1)[-1]} on {cfg.data._target_.rsplit('.', 1)[-1]}, "
           f"batch {cfg.data.batch_size}, {cfg.data.image_size}px, {args.steps} steps after {args.warmup} warm-up; "

@@ -13,6 +13,7 @@ TINY = [
     "++trainer.limit_train_batches=2",
     "callbacks.sample_grid.every_n_steps=2",
     "callbacks.sample_grid.num_samples=4",
+    "trainer.log_every_n_steps=1",
 ]
 
 

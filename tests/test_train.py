@@ -93,3 +93,14 @@ def test_resume_continues_both_optimizers(tmp_path: Path):
     resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert resumed["epoch"] == 1
     assert [int(next(iter(s["state"].values()))["step"]) for s in resumed["optimizer_states"]] == [12, 12]
+
+
+def test_sample_grid_by_epochs(tmp_path: Path):
+    cfg = compose_config(
+        tmp_path,
+        ["model=dcgan", *FAST, *SMALL["dcgan"], "logger=none", "trainer.max_epochs=2", "++trainer.limit_train_batches=2",
+         "callbacks.sample_grid.every_n_steps=null", "callbacks.sample_grid.every_n_epochs=1"],
+    )
+    train(cfg)
+    pngs = sorted(p.name for p in (tmp_path / "run" / "samples").glob("*.png"))
+    assert pngs == ["step_000002.png", "step_000004.png"]  # one per epoch, the last not repeated at train end

@@ -86,6 +86,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         pl.seed_everything(cfg.seed, workers=True)
 
     datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    # Read the data before anything else is created: a missing dataset stops here, before a W&B run exists.
+    datamodule.prepare_data()
+    datamodule.setup("fit")
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_dict(cfg.get("callbacks"))
     loggers = instantiate_dict(cfg.get("logger"))

@@ -15,19 +15,31 @@ from genlab.images import image_grid, log_image, save_gif, save_png
 
 
 class SampleGrid(pl.Callback):
-    """Every ``every_n_steps`` training batches (and at the end), draw ``num_samples`` with the same seed.
+    """Every ``every_n_steps`` training batches and/or every ``every_n_epochs`` epochs (and at the end), draw
+    ``num_samples`` with the same seed.
 
     Re-seeding a ``torch.Generator`` each time gives the same noise every time without storing it, so the grids
     show one fixed set of latents evolving. Point samples (N, 2) are drawn as a scatter plot over the data's modes
-    (when the datamodule has ``centers``), on axes fixed by those modes so the frames of the GIF line up. Writes ``dirpath/step_000123.png``, logs ``samples/grid`` and, at the end
-    of training, ``dirpath/progress.gif`` of all grids.
+    (when the datamodule has ``centers``), on axes fixed by those modes so the frames of the GIF line up. Writes
+    ``dirpath/step_000123.png``, logs ``samples/grid`` and, at the end of training, ``dirpath/progress.gif`` of all
+    grids.
     """
 
-    def __init__(self, dirpath: str | Path, every_n_steps: int = 200, num_samples: int = 64, nrow: int = 8, seed: int = 0):
-        if every_n_steps < 1:
-            raise ValueError(f"callbacks.sample_grid.every_n_steps must be >= 1, got {every_n_steps}.")
+    def __init__(
+        self,
+        dirpath: str | Path,
+        every_n_steps: int | None = 200,
+        every_n_epochs: int | None = None,
+        num_samples: int = 64,
+        nrow: int = 8,
+        seed: int = 0,
+    ):
+        for name, value in (("every_n_steps", every_n_steps), ("every_n_epochs", every_n_epochs)):
+            if value is not None and value < 1:
+                raise ValueError(f"callbacks.sample_grid.{name} must be a positive integer or null, got {value}.")
         self.dirpath = Path(dirpath)
         self.every_n_steps = every_n_steps
+        self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
         self.nrow = nrow
         self.seed = seed
@@ -36,7 +48,12 @@ class SampleGrid(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
         step = batches_seen(trainer)
-        if step % self.every_n_steps == 0:
+        if self.every_n_steps and step % self.every_n_steps == 0:
+            self.render(trainer, pl_module, step)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        step = batches_seen(trainer)
+        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0 and self.last_path != self.png_path(step):
             self.render(trainer, pl_module, step)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

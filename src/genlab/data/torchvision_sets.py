@@ -29,8 +29,14 @@ class TorchvisionDataModule(ImageDataModule):
         self.root = Path(root).expanduser()
         self.download = download
 
-    def make_dataset(self, train: bool) -> Dataset:
+    def make_dataset(self, train: bool, download: bool = False) -> Dataset:
         raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        """Download once (Lightning calls this on one process only); ``setup`` then only reads."""
+        if self.download:
+            self.make_dataset(train=True, download=True)
+            self.make_dataset(train=False, download=True)
 
     def build_datasets(self) -> tuple[Dataset, Dataset]:
         try:
@@ -64,8 +70,8 @@ class MNISTDataModule(TorchvisionDataModule):
     def __init__(self, root: str | Path, channels: int = 1, image_size: int = 32, num_classes: int = 10, **kwargs):
         super().__init__(root, channels, image_size, num_classes, **kwargs)
 
-    def make_dataset(self, train: bool) -> Dataset:
-        return self.dataset_class(self.root, train=train, transform=self.image_transform(), download=self.download)
+    def make_dataset(self, train: bool, download: bool = False) -> Dataset:
+        return self.dataset_class(self.root, train=train, transform=self.image_transform(), download=download)
 
 
 class FashionMNISTDataModule(MNISTDataModule):
@@ -104,12 +110,12 @@ class CelebADataModule(TorchvisionDataModule):
         if self.root.name == "celeba" and (self.root / "img_align_celeba").is_dir():
             self.root = self.root.parent
 
-    def make_dataset(self, train: bool) -> Dataset:
+    def make_dataset(self, train: bool, download: bool = False) -> Dataset:
         return datasets.CelebA(
             self.root,
             split="train" if train else "valid",
             target_type="identity",
             transform=self.image_transform(),
             target_transform=_TargetAsLabel(),
-            download=self.download,
+            download=download,
         )
