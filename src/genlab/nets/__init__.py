@@ -2,6 +2,22 @@
 
 from genlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlab.nets.init import normal_init
+from genlab.nets.masked import GatedBlock, MaskedConv2d, PixelCNN
 from genlab.nets.mlp import MLPDiscriminator, MLPGenerator
+from genlab.nets.pixelrnn import RasterLSTM, RowLSTM
+from genlab.nets.vae import ConvDecoder, ConvEncoder
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "normal_init"]
+__all__ = [
+    "ConvDecoder",
+    "ConvEncoder",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "GatedBlock",
+    "MaskedConv2d",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "PixelCNN",
+    "RasterLSTM",
+    "RowLSTM",
+    "normal_init",
+]
