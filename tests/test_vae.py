@@ -42,10 +42,13 @@ def test_iwae_with_one_sample_is_the_elbo(tmp_path: Path):
         iwae = vae.iwae_bound(x, importance_samples=1, generator=torch.Generator().manual_seed(3))
         elbo = vae.elbo(x, analytic_kl=False, generator=torch.Generator().manual_seed(3))["elbo"]
         assert torch.allclose(iwae, elbo, atol=1e-3)
-        # and in expectation the ELBO with the closed-form KL
-        many = torch.stack([vae.iwae_bound(x, importance_samples=1) for _ in range(400)]).mean(0)
-        analytic = torch.stack([vae.elbo(x)["elbo"] for _ in range(400)]).mean(0)
-        assert torch.allclose(many, analytic, rtol=0.01)
+        # and in expectation the ELBO with the closed-form KL: 300 independent draws per image, 4 standard errors
+        repeated = x.repeat(300, 1, 1, 1)
+        torch.manual_seed(0)
+        sampled = vae.iwae_bound(repeated, importance_samples=1)
+        analytic = vae.elbo(repeated)["elbo"]
+        tolerance = 4 * math.sqrt((sampled.var() + analytic.var()) / len(repeated))
+        assert abs(sampled.mean() - analytic.mean()) < tolerance
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def trained_vae(tmp_path_factory):
     """A VAE after 60 Adam steps on binarised MNIST-5k, with the held-out NLL (IWAE k=10) before and after."""
     tmp_path = tmp_path_factory.mktemp("vae")
     cfg, vae = make_vae(tmp_path, "model.optimizer.lr=2e-3", "trainer.max_epochs=1", "+trainer.max_steps=60",
-                        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false")
+                        "trainer.accelerator=cpu", "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false")
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     torch.manual_seed(1)
@@ -69,11 +72,13 @@ def trained_vae(tmp_path_factory):
 VAE_NLL_DROP = 0.5
 
 
+@pytest.mark.slow
 def test_short_training_lowers_held_out_nll(trained_vae):
     _, _, before, after = trained_vae
     assert after < (1 - VAE_NLL_DROP) * before, (before, after)
 
 
+@pytest.mark.slow
 def test_iwae_bound_tightens_with_k_on_a_trained_model(trained_vae):
     vae, datamodule, _, _ = trained_vae
     images, _ = next(iter(datamodule.val_dataloader()))
@@ -86,6 +91,7 @@ def test_iwae_bound_tightens_with_k_on_a_trained_model(trained_vae):
     assert bounds[2] - bounds[0] > 1.0
 
 
+@pytest.mark.slow
 def test_sampling_contract_and_reconstruction(trained_vae):
     vae, datamodule, _, _ = trained_vae
     before = {k: v.clone() for k, v in vae.state_dict().items()}
@@ -112,7 +118,7 @@ def test_cvae_conditions_on_labels(tmp_path: Path):
     assert cvae.sample(10).shape == (10, 1, 28, 28)  # no condition: one of each class
     with pytest.raises(ValueError, match="labels"):
         cvae.reconstruct(torch.zeros(2, 1, 28, 28))
-    with pytest.raises(ValueError, match="num_classes"):
+    with pytest.raises(Exception, match="num_classes"):
         instantiate(compose_config(tmp_path, ["model=cvae", "data=mnist5k_binary", "data.num_classes=0"]).model)
 
 
