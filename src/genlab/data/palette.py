@@ -218,6 +218,9 @@ class PaletteQuantizedDataModule(ImageDataModule):
         self.num_colors, self.iterations, self.max_pixels, self.seed = num_colors, iterations, max_pixels, seed
         self.palette: torch.Tensor | None = None
 
+    def prepare_data(self) -> None:
+        self.base.prepare_data()  # e.g. a torchvision download
+
     @staticmethod
     def _materialise(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = zip(*(dataset[i] for i in range(len(dataset))))
