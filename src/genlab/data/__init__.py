@@ -3,12 +3,15 @@
 (``toy.py``) yield ``(points (N, dim), mode labels)`` and expose ``dim``, ``num_classes``, ``centers``, ``std``."""
 
 from genlab.data.base import ImageDataModule
+from genlab.data.binary import BinaryMNIST5kDataModule
 from genlab.data.folder import ImageFolderDataModule
 from genlab.data.mnist5k import MNIST5kDataModule
-from genlab.data.toy import GaussianMixtureDataModule, GridDataModule, RingDataModule
+from genlab.data.palette import PaletteQuantizedDataModule, PokemonDataModule
 from genlab.data.torchvision_sets import CelebADataModule, CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
+from genlab.data.toy import GaussianMixtureDataModule, GridDataModule, RingDataModule
 
 __all__ = [
+    "BinaryMNIST5kDataModule",
     "CelebADataModule",
     "CIFAR10DataModule",
     "FashionMNISTDataModule",
@@ -18,5 +21,7 @@ __all__ = [
     "ImageFolderDataModule",
     "MNIST5kDataModule",
     "MNISTDataModule",
+    "PaletteQuantizedDataModule",
+    "PokemonDataModule",
     "RingDataModule",
 ]
