@@ -29,10 +29,10 @@ def test_short_training_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mod
     g_steps: list[bool] = []
     original = AdversarialModule.generator_step
 
-    def generator_step(self, batch_size, optimizer):
+    def generator_step(self, real, optimizer):
         d_before = parameters(self.discriminator)
         g_before = parameters(self.generator)
-        logs = original(self, batch_size, optimizer)
+        logs = original(self, real, optimizer)
         g_steps.append(changed(g_before, self.generator) and not changed(d_before, self.discriminator))
         return logs
 

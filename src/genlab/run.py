@@ -15,6 +15,7 @@ import rich.table
 import rich.tree
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationKeyError
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
@@ -32,6 +33,27 @@ def instantiate_dict(cfg: DictConfig | None) -> list[Any]:
     if not isinstance(cfg, DictConfig):
         raise TypeError(f"expected a mapping of named configs with _target_, got {type(cfg).__name__}: {cfg}")
     return [hydra.utils.instantiate(item) for item in cfg.values() if item is not None and "_target_" in item]
+
+
+def check_model_fits_data(cfg: DictConfig) -> None:
+    """Fail before anything is built when the model's nets read a data key the chosen data does not have.
+
+    Nets take their sizes from the data config (``${data.channels}``/``${data.image_size}`` for images,
+    ``${data.dim}`` for 2-D points), so an image model on point data (or the reverse) shows up as a missing key.
+    """
+    try:
+        OmegaConf.to_container(cfg.model, resolve=True)
+    except InterpolationKeyError as err:
+        key = str(err).split("'")[1] if "'" in str(err) else "?"
+        if not key.startswith("data."):
+            raise
+        raise ValueError(
+            f"{err.full_key} reads {key}, which the data config ({cfg.data.get('_target_')}) does not have: "
+            f"the model's nets ({cfg.model.generator.get('_target_')}) are built for another kind of data. "
+            "Image nets read data.channels and data.image_size; point nets read data.dim (data=ring8, data=grid25). "
+            "Presets named after a loss (wgan, wgan_gp, lsgan, hinge_gan) fit both kinds; gan and dcgan are for "
+            "images, toy_gan is for points."
+        ) from err
 
 
 def print_config_tree(cfg: DictConfig) -> None:
@@ -64,6 +86,7 @@ def finish_wandb(loggers: list[Logger]) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured data; return the final logged metrics."""
+    check_model_fits_data(cfg)
     if cfg.get("print_config", True):
         print_config_tree(cfg)
     if cfg.get("seed") is not None:

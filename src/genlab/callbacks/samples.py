@@ -1,5 +1,10 @@
-"""Sample grids from a fixed noise batch during training, as PNGs, logger images and a closing GIF."""
+"""Sample grids from a fixed noise batch during training, as PNGs, logger images and a closing GIF.
 
+Images (N, C, H, W) become an image grid; points (N, 2) become a scatter plot. The choice follows the shape of
+what ``sample()`` returns, never the type of the model.
+"""
+
+import io
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +19,10 @@ class SampleGrid(pl.Callback):
     ``num_samples`` with the same seed.
 
     Re-seeding a ``torch.Generator`` each time gives the same noise every time without storing it, so the grids
-    show one fixed set of latents evolving. Writes ``dirpath/step_000123.png``, logs ``samples/grid`` and, at the end
-    of training, ``dirpath/progress.gif`` of all grids.
+    show one fixed set of latents evolving. Point samples (N, 2) are drawn as a scatter plot over the data's modes
+    (when the datamodule has ``centers``), on axes fixed by those modes so the frames of the GIF line up. Writes
+    ``dirpath/step_000123.png``, logs ``samples/grid`` and, at the end of training, ``dirpath/progress.gif`` of all
+    grids.
     """
 
     def __init__(
@@ -64,7 +71,10 @@ class SampleGrid(pl.Callback):
         if not trainer.is_global_zero:
             return
         samples = pl_module.sample(self.num_samples, generator=torch.Generator().manual_seed(self.seed))
-        grid = image_grid(samples, nrow=self.nrow)
+        if samples.dim() == 2 and samples.shape[1] == 2:
+            grid = scatter_plot(samples, modes=getattr(trainer.datamodule, "centers", None), title=f"step {step}")
+        else:
+            grid = image_grid(samples, nrow=self.nrow)
         self.frames.append(grid)
         self.last_path = save_png(grid, self.png_path(step))
         log_image(trainer.loggers, "samples/grid", grid, step=trainer.global_step, caption=f"step {step}")
@@ -74,3 +84,41 @@ def batches_seen(trainer: pl.Trainer) -> int:
     """Training batches processed so far. Under manual optimization ``global_step`` counts optimizer steps (two or
     more per GAN batch), so batches are the unit a user can reason about."""
     return trainer.fit_loop.epoch_loop.total_batch_idx + 1
+
+
+def scatter_plot(points: torch.Tensor, modes: torch.Tensor | None = None, title: str = "", size_px: int = 480) -> np.ndarray:
+    """2-D points -> uint8 HWC RGB image of a scatter plot (matplotlib, Agg backend: no display needed).
+
+    ``modes`` are drawn faintly behind the samples and fix the axes (with a margin), so successive frames compare;
+    without them the axes fit the points.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = points.detach().float().cpu().numpy()
+    dpi = 100
+    fig, ax = plt.subplots(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
+    try:
+        reference = points
+        if modes is not None:
+            modes = torch.as_tensor(modes).float().cpu().numpy()
+            ax.scatter(modes[:, 0], modes[:, 1], s=300, c="tab:green", alpha=0.15, linewidths=0, label="data modes")
+            reference = modes
+        ax.scatter(points[:, 0], points[:, 1], s=6, c="tab:blue", alpha=0.6, linewidths=0, label="samples")
+        low, high = reference.min(0), reference.max(0)
+        margin = 0.25 * max(float((high - low).max()), 1e-3)
+        ax.set_xlim(low[0] - margin, high[0] + margin)
+        ax.set_ylim(low[1] - margin, high[1] + margin)
+        ax.set_aspect("equal")
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    buffer.seek(0)
+    from PIL import Image
+
+    return np.asarray(Image.open(buffer).convert("RGB"))

@@ -1,6 +1,8 @@
 """LightningModules: one per training scheme. Variants of a scheme are configs, not classes."""
 
 from genlab.models.adversarial import AdversarialModule
+from genlab.models.autoregressive import AutoregressiveModule
 from genlab.models.base import GenerativeModule
+from genlab.models.vae import VariationalModule
 
-__all__ = ["AdversarialModule", "GenerativeModule"]
+__all__ = ["AdversarialModule", "AutoregressiveModule", "GenerativeModule", "VariationalModule"]

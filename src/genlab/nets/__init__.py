@@ -1,7 +1,32 @@
-"""Plain ``nn.Module`` networks. Nothing in here knows about training, losses or Lightning."""
+"""Plain ``nn.Module`` networks. Nothing in here knows about training, losses or Lightning.
+
+Every discriminator exposes ``features(x) -> (N, F)`` (its last hidden layer) and ``forward(x) -> (N,)`` scores.
+"""
 
 from genlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from genlab.nets.heads import MinibatchDiscrimination
 from genlab.nets.init import normal_init
+from genlab.nets.masked import GatedBlock, MaskedConv2d, PixelCNN
 from genlab.nets.mlp import MLPDiscriminator, MLPGenerator
+from genlab.nets.pixelrnn import RasterLSTM, RowLSTM
+from genlab.nets.toy import Maxout, ToyMLPDiscriminator, ToyMLPGenerator
+from genlab.nets.vae import ConvDecoder, ConvEncoder
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "normal_init"]
+__all__ = [
+    "ConvDecoder",
+    "ConvEncoder",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "GatedBlock",
+    "MaskedConv2d",
+    "Maxout",
+    "MinibatchDiscrimination",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "PixelCNN",
+    "RasterLSTM",
+    "RowLSTM",
+    "ToyMLPDiscriminator",
+    "ToyMLPGenerator",
+    "normal_init",
+]

@@ -10,6 +10,7 @@ import math
 import torch
 from torch import nn
 
+from genlab.nets.heads import score_head
 from genlab.nets.init import normal_init
 
 
@@ -54,11 +55,18 @@ class DCGANDiscriminator(nn.Module):
     """Image -> one score per image. ``norm`` is the normalisation after every strided conv but the first.
 
     BatchNorm is the DCGAN default; critics trained with a gradient penalty must not use it (the penalty is per
-    sample, BatchNorm mixes samples), so they pick ``layer``/``instance``/``none``.
+    sample, BatchNorm mixes samples), so they pick ``layer``/``instance``/``none``. ``features`` ends with the 4x4
+    maps flattened; the DCGAN output conv (4x4 kernel, no padding, on 4x4 maps) is the linear ``head`` on them.
     """
 
     def __init__(
-        self, channels: int, image_size: int, width: int = 64, norm: str = "batch", init_std: float = 0.02
+        self,
+        channels: int,
+        image_size: int,
+        width: int = 64,
+        norm: str = "batch",
+        init_std: float = 0.02,
+        minibatch_discrimination: int = 0,
     ):
         super().__init__()
         n_down = _num_upsamplings(image_size)
@@ -69,12 +77,15 @@ class DCGANDiscriminator(nn.Module):
             size //= 2
             layers += [nn.Conv2d(n_in, n_out, 4, 2, 1, bias=norm == "none"), _norm(norm, n_out, size)]
             layers.append(nn.LeakyReLU(0.2, inplace=True))
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Conv2d(maps[-1], 1, 4, 1, 0)
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.head = score_head(maps[-1] * 4 * 4, minibatch_discrimination)
         normal_init(self, init_std)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).flatten()
+        return self.head(self.features(x)).squeeze(1)
 
 
 def _norm(kind: str, maps: int, size: int) -> nn.Module:

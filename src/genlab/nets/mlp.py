@@ -8,6 +8,8 @@ import math
 import torch
 from torch import nn
 
+from genlab.nets.heads import score_head
+
 
 def _mlp(sizes: list[int], activation: nn.Module, dropout: float = 0.0) -> list[nn.Module]:
     layers: list[nn.Module] = []
@@ -39,15 +41,20 @@ class MLPDiscriminator(nn.Module):
     """Image -> hidden LeakyReLU layers (with dropout, as in the 2014 paper's maxout/dropout D) -> one logit."""
 
     def __init__(
-        self, channels: int, image_size: int, hidden: tuple[int, ...] = (1024, 512, 256), dropout: float = 0.3
+        self,
+        channels: int,
+        image_size: int,
+        hidden: tuple[int, ...] = (1024, 512, 256),
+        dropout: float = 0.3,
+        minibatch_discrimination: int = 0,
     ):
         super().__init__()
         n_in = channels * image_size * image_size
-        self.net = nn.Sequential(
-            nn.Flatten(),
-            *_mlp([n_in, *hidden], nn.LeakyReLU(0.2, inplace=True), dropout),
-            nn.Linear(hidden[-1], 1),
-        )
+        self.body = nn.Sequential(nn.Flatten(), *_mlp([n_in, *hidden], nn.LeakyReLU(0.2, inplace=True), dropout))
+        self.head = score_head(hidden[-1], minibatch_discrimination)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
+        return self.head(self.features(x)).squeeze(1)

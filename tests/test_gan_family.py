@@ -1,0 +1,249 @@
+"""The GAN family as configs: presets with their papers' settings, penalties, weight clipping, the improved-GAN
+switches and generator EMA, each checked on real modules (and short real training runs where it matters)."""
+
+import functools
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+
+from conftest import FAST, FAST_TRAINER, SMALL_DCGAN, compose_config
+from genlab import losses
+from genlab.models import AdversarialModule
+from genlab.models.averaging import ParameterAverage
+from genlab.nets import MinibatchDiscrimination, ToyMLPDiscriminator, ToyMLPGenerator
+from genlab.run import check_model_fits_data, train
+
+LOSS_PRESETS = ["wgan", "wgan_gp", "lsgan", "hinge_gan"]  # named after a loss: their nets follow the data kind
+TINY_TOY = ["model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]", "data.num_points=1000"]
+
+
+def toy_module(**switches) -> AdversarialModule:
+    torch.manual_seed(0)
+    return AdversarialModule(
+        generator=ToyMLPGenerator(latent_dim=2, dim=2, hidden=(8, 8)),
+        discriminator=ToyMLPDiscriminator(dim=2, hidden=(8, 8), maxout_pieces=2),
+        generator_optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+        discriminator_optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+        loss={"discriminator": losses.binary_cross_entropy_discriminator_loss, "generator": losses.non_saturating_generator_loss},
+        **switches,
+    )
+
+
+# --- presets ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", LOSS_PRESETS)
+def test_loss_presets_build_image_nets_on_images_and_toy_nets_on_points(tmp_path: Path, model: str):
+    images = instantiate(compose_config(tmp_path, [f"model={model}", *SMALL_DCGAN]).model)
+    assert images.sample(2).shape == (2, 1, 32, 32)
+    for data in ("ring8", "grid25"):
+        points = instantiate(compose_config(tmp_path, [f"model={model}", f"data={data}"]).model)
+        assert isinstance(points.generator, ToyMLPGenerator) and isinstance(points.discriminator, ToyMLPDiscriminator)
+        assert points.sample(3).shape == (3, 2)
+
+
+def test_wgan_has_the_paper_settings(tmp_path: Path):
+    cfg = compose_config(tmp_path, ["model=wgan", *SMALL_DCGAN])
+    assert cfg.model.n_critic == 5 and cfg.model.weight_clip == 0.01
+    for opt in (cfg.model.generator_optimizer, cfg.model.discriminator_optimizer):
+        assert opt._target_ == "torch.optim.RMSprop" and opt.lr == 5e-5
+    assert instantiate(cfg.model).discriminator_loss.func is losses.wasserstein_discriminator_loss
+
+
+@pytest.mark.parametrize("data", ["mnist5k", "ring8"])
+def test_wgan_gp_has_the_paper_settings_and_no_batchnorm_in_the_critic(tmp_path: Path, data: str):
+    cfg = compose_config(tmp_path, ["model=wgan_gp", f"data={data}", *(SMALL_DCGAN if data == "mnist5k" else [])])
+    assert cfg.model.n_critic == 5 and cfg.model.weight_clip is None
+    assert cfg.model.penalties.gradient_penalty.weight == 10.0
+    for opt in (cfg.model.generator_optimizer, cfg.model.discriminator_optimizer):
+        assert opt._target_ == "torch.optim.Adam" and opt.lr == 1e-4 and list(opt.betas) == [0.0, 0.9]
+    module = instantiate(cfg.model)
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
+    assert not any(isinstance(m, norms) for m in module.discriminator.modules())
+    if data == "mnist5k":
+        assert any(isinstance(m, torch.nn.LayerNorm) for m in module.discriminator.modules())
+
+
+def test_lsgan_and_hinge_presets_use_their_losses(tmp_path: Path):
+    lsgan = instantiate(compose_config(tmp_path, ["model=lsgan", *SMALL_DCGAN]).model)
+    assert lsgan.discriminator_loss.func is losses.least_squares_discriminator_loss
+    assert lsgan.discriminator_loss.keywords == {"real_target": 1.0, "fake_target": 0.0}
+    assert lsgan.generator_loss.keywords == {"target": 1.0}
+    hinge = instantiate(compose_config(tmp_path, ["model=hinge_gan", *SMALL_DCGAN]).model)
+    assert hinge.discriminator_loss.func is losses.hinge_discriminator_loss
+    assert hinge.generator_loss.func is losses.wasserstein_generator_loss
+
+
+@pytest.mark.parametrize("model", ["gan", "dcgan"])
+def test_image_architecture_presets_refuse_point_data_at_composition(tmp_path: Path, model: str):
+    with pytest.raises(ConfigCompositionException, match="model/nets"):
+        compose_config(tmp_path, [f"model={model}", "data=ring8"])
+
+
+def test_point_model_on_image_data_fails_with_one_clear_message(tmp_path: Path):
+    cfg = compose_config(tmp_path, ["model=toy_gan", "data=mnist5k"])
+    with pytest.raises(ValueError, match=r"reads data\.dim.*point nets read data\.dim"):
+        check_model_fits_data(cfg)
+
+
+def test_any_preset_takes_r1_on_top(tmp_path: Path):
+    cfg = compose_config(tmp_path, ["model=lsgan", "data=ring8", "+model/penalties=r1"])
+    assert set(instantiate(cfg.model).penalties) == {"r1"}
+    cfg = compose_config(tmp_path, ["model=wgan_gp", "data=ring8", "model/penalties=[gradient_penalty,r1]"])
+    assert set(instantiate(cfg.model).penalties) == {"gradient_penalty", "r1"}
+
+
+def test_label_smoothing_is_refused_by_losses_without_a_probability_target(tmp_path: Path):
+    cfg = compose_config(tmp_path, ["model=toy_gan", "data=ring8", "model.loss.discriminator.one_sided_label_smoothing=0.1"])
+    assert instantiate(cfg.model).discriminator_loss.keywords["one_sided_label_smoothing"] == 0.1
+    with pytest.raises(ConfigCompositionException, match="one_sided_label_smoothing"):
+        compose_config(tmp_path, ["model=wgan", "model.loss.discriminator.one_sided_label_smoothing=0.1"])
+
+
+# --- switches change the objective exactly as specified -----------------------------------------------------------
+
+
+def test_penalties_are_added_to_the_discriminator_loss_and_logged():
+    plain, penalised = toy_module(), toy_module(penalties={"r1": functools.partial(losses.r1_penalty, weight=10.0)})
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    loss, _ = plain.discriminator_objective(real, fake)
+    loss_with, logs = penalised.discriminator_objective(real, fake)
+    expected = losses.r1_penalty(penalised.discriminator, real, fake, weight=10.0)
+    assert torch.isclose(loss_with - loss, expected) and torch.isclose(logs["penalty/r1"], expected)
+
+
+def test_feature_matching_replaces_the_generator_loss():
+    module = toy_module(feature_matching=True)
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    d = module.discriminator
+    expected = ((d.features(real).mean(0) - d.features(fake).mean(0)) ** 2).sum()
+    assert torch.isclose(module.generator_objective(real, fake), expected)
+    assert not torch.isclose(toy_module().generator_objective(real, fake), expected)
+
+
+def test_feature_matching_needs_discriminator_features():
+    with pytest.raises(ValueError, match="features"):
+        AdversarialModule(
+            generator=ToyMLPGenerator(2, 2, (4,)), discriminator=torch.nn.Linear(2, 1), generator_optimizer=None,
+            discriminator_optimizer=None, loss={"discriminator": None, "generator": None}, feature_matching=True,
+        )
+
+
+def test_historical_averaging_adds_weighted_distance_to_the_mean_of_past_parameters():
+    module, plain = toy_module(historical_averaging=0.5), toy_module()
+    history = [[p.detach().clone() for p in module.generator.parameters()]]
+    for step in range(3):  # pretend three generator steps moved the parameters
+        with torch.no_grad():
+            for p in module.generator.parameters():
+                p.add_(0.1 * (step + 1))
+        history.append([p.detach().clone() for p in module.generator.parameters()])
+        module.generator_history.update(module.generator)
+    with torch.no_grad():  # and a fourth step, not yet in the average
+        for p in module.generator.parameters():
+            p.add_(1.0)
+    plain.load_state_dict(module.state_dict(), strict=False)
+    mean = [torch.stack(ps).mean(0) for ps in zip(*history)]
+    distance = sum(((p - m) ** 2).sum() for p, m in zip(module.generator.parameters(), mean))
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    assert torch.isclose(module.generator_objective(real, fake), plain.generator_objective(real, fake) + 0.5 * distance)
+
+
+def test_minibatch_discrimination_matches_its_definition():
+    layer = MinibatchDiscrimination(in_features=2, num_kernels=1, kernel_dim=2)
+    with torch.no_grad():
+        layer.T.copy_(torch.eye(2))  # M_i = f(x_i)
+    f = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]])
+    out = layer(f)
+    # o_i = sum_{j != i} exp(-||f_i - f_j||_1)
+    e = math.exp
+    expected = torch.tensor([e(-1) + e(-3), e(-1) + e(-4), e(-3) + e(-4)])
+    assert torch.allclose(out[:, :2], f) and torch.allclose(out[:, 2], expected)
+
+
+def test_minibatch_discrimination_switch_lets_scores_depend_on_the_rest_of_the_batch():
+    for kernels, depends in ((0, False), (5, True)):
+        torch.manual_seed(0)
+        d = ToyMLPDiscriminator(dim=2, hidden=(8, 8), minibatch_discrimination=kernels)
+        x = torch.randn(4, 2)
+        y = x.clone()
+        y[1:] += 1.0
+        assert (not torch.isclose(d(x)[0], d(y)[0])) is depends
+        assert any(isinstance(m, MinibatchDiscrimination) for m in d.modules()) is depends
+
+
+# --- EMA --------------------------------------------------------------------------------------------------------
+
+
+def test_parameter_average_equals_the_exponential_and_the_running_mean_of_a_known_sequence():
+    net = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    ema, mean = ParameterAverage(net, decay=0.9), ParameterAverage(net)
+    values = [1.0, 2.0, 4.0, 8.0]
+    for v in values:
+        with torch.no_grad():
+            net.weight.fill_(v)
+        ema.update(net)
+        mean.update(net)
+    # avg_T = d^T theta_0 + sum_t (1 - d) d^(T - t) theta_t, theta_0 = 0
+    expected_ema = sum(0.1 * 0.9 ** (len(values) - 1 - i) * v for i, v in enumerate(values))
+    assert math.isclose(ema.module.weight.item(), expected_ema, rel_tol=1e-6)
+    assert math.isclose(mean.module.weight.item(), sum(values) / 5, rel_tol=1e-6)
+    assert not any(p.requires_grad for p in ema.parameters())
+
+
+@pytest.mark.slow
+def test_generator_ema_is_trained_alongside_used_by_sample_and_restored_on_resume(tmp_path: Path):
+    common = ["model=toy_gan", "data=ring8", *TINY_TOY, *FAST, "logger=none", "model.generator_ema=0.9",
+              "callbacks.model_checkpoint.every_n_epochs=1"]
+    train(compose_config(tmp_path, common))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=False)["state_dict"]
+    assert int(state["generator_ema.num_averaged"]) == 1 + 6  # the initial copy + one update per generator step
+    module = instantiate(compose_config(tmp_path, common).model)
+    module.load_state_dict(state)
+    assert not torch.equal(state["generator_ema.module.net.0.weight"], state["generator.net.0.weight"])
+    z_seed = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    z = torch.randn(5, 2, generator=z_seed())
+    module.generator_ema.module.eval()
+    assert torch.equal(module.sample(5, generator=z_seed()), module.generator_ema.module(z))
+
+    train(compose_config(tmp_path, [*common, "trainer.max_epochs=2", f"ckpt_path={ckpt}"]))
+    resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert int(resumed["generator_ema.num_averaged"]) == 1 + 12  # continued, not restarted
+
+
+# --- short real runs with each switch ----------------------------------------------------------------------------
+
+
+SWITCHES = {
+    "weight_clip": ["model=wgan", "model.weight_clip=0.05", "model.n_critic=2"],
+    "gradient_penalty": ["model=wgan_gp", "model.n_critic=2"],
+    "r1": ["model=hinge_gan", "+model/penalties=r1"],
+    "label_smoothing": ["model=toy_gan", "model.loss.discriminator.one_sided_label_smoothing=0.1"],
+    "feature_matching": ["model=lsgan", "model.feature_matching=true"],
+    "minibatch_discrimination": ["model=toy_gan", "model.discriminator.minibatch_discrimination=8"],
+    "historical_averaging": ["model=toy_gan", "model.historical_averaging=0.01"],
+    "generator_ema": ["model=toy_gan", "model.generator_ema=0.99"],
+}
+
+
+@pytest.mark.parametrize("switch", sorted(SWITCHES))
+def test_each_switch_trains_a_few_steps_on_point_data(tmp_path: Path, switch: str):
+    cfg = compose_config(tmp_path, [*SWITCHES[switch], "data=ring8", *TINY_TOY, *FAST_TRAINER, "logger=none", "callbacks=none"])
+    module = instantiate(cfg.model)
+    g0 = [p.detach().clone() for p in module.generator.parameters()]
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+    trainer.fit(module, datamodule=instantiate(cfg.data))
+    logged = trainer.callback_metrics
+    assert math.isfinite(float(logged["loss/d"])) and math.isfinite(float(logged["loss/g"]))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, module.generator.parameters()))
+    if switch == "weight_clip":
+        params = torch.cat([p.flatten() for p in module.discriminator.parameters()])
+        assert params.abs().max() <= 0.05 and (params.abs() == 0.05).any()  # clipping was active and holds
+    if switch in ("gradient_penalty", "r1"):
+        assert float(logged[f"penalty/{switch}"]) > 0

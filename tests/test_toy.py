@@ -1,0 +1,142 @@
+"""2-D toy data, the mode-coverage metric, scatter plots, and a real quality check: a short GAN run covers the ring."""
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from PIL import Image
+
+from conftest import FAST_TRAINER, compose_config
+from genlab.callbacks.samples import scatter_plot
+from genlab.data import GridDataModule, MNIST5kDataModule, RingDataModule
+from genlab.metrics.modes import ModeCoverage
+from genlab.run import train
+
+
+# --- data --------------------------------------------------------------------------------------------------------
+
+
+def test_ring8_has_eight_distinct_modes_on_the_unit_circle(tmp_path: Path):
+    dm = instantiate(compose_config(tmp_path, ["model=toy_gan", "data=ring8"]).data)
+    assert (dm.dim, dm.num_classes, dm.std) == (2, 8, 0.01)
+    assert torch.allclose(dm.centers.norm(dim=1), torch.ones(8))
+    gaps = torch.cdist(dm.centers, dm.centers) + 10 * torch.eye(8)
+    assert math.isclose(gaps.min().item(), 2 * math.sin(math.pi / 8), rel_tol=1e-5)  # endpoint excluded: no duplicate
+
+
+def test_grid25_modes_are_the_5x5_grid_with_spacing_2(tmp_path: Path):
+    dm = instantiate(compose_config(tmp_path, ["model=toy_gan", "data=grid25"]).data)
+    ticks = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
+    assert sorted(map(tuple, dm.centers.tolist())) == sorted((x, y) for x in ticks.tolist() for y in ticks.tolist())
+    assert dm.std == 0.05
+
+
+def test_batches_are_points_with_their_mode_index():
+    dm = RingDataModule(num_points=2000, batch_size=100, seed=1)
+    dm.setup()
+    points, labels = next(iter(dm.train_dataloader()))
+    assert points.shape == (100, 2) and points.dtype == torch.float32 and labels.dtype == torch.int64
+    assert torch.equal(torch.cdist(points, dm.centers).argmin(1), labels)
+    all_points, all_labels = dm.train_set.tensors
+    assert abs((all_points - dm.centers[all_labels]).std().item() - 0.01) < 0.001
+    assert len(dm.train_dataloader()) == 20
+
+
+def test_toy_data_is_reproducible_from_its_seed():
+    a, b, c = (GridDataModule(num_points=500, seed=s) for s in (3, 3, 4))
+    for dm in (a, b, c):
+        dm.setup()
+    assert torch.equal(a.train_set.tensors[0], b.train_set.tensors[0])
+    assert not torch.equal(a.train_set.tensors[0], c.train_set.tensors[0])
+
+
+def test_toy_data_refuses_other_dimensions():
+    with pytest.raises(ValueError, match="data.dim"):
+        RingDataModule(dim=3)
+
+
+# --- metric ------------------------------------------------------------------------------------------------------
+
+
+def test_mode_coverage_on_hand_placed_points():
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    metric = ModeCoverage(centers=centers, std=1.0)
+    samples = torch.tensor(
+        [[0.0, 2.9], [0.5, 0.0], [1.0, 1.0],  # mode 0, all within 3 std
+         [10.0, 3.1],  # nearest is mode 1 but 3.1 std away: not high quality
+         [0.0, 10.0],  # mode 2
+         [5.0, 5.0]]  # far from everything
+    )
+    metric.update(samples[:3])
+    metric.update(samples[3:])  # accumulates over updates
+    result = metric.compute()
+    assert result["modes"] == 2
+    assert torch.isclose(result["high_quality"], torch.tensor(4 / 6))
+    # histogram of HQ samples over the 4 modes: [3/4, 0, 1/4, 0]; KL(p || U) = sum p log(4 p)
+    expected = 0.75 * math.log(3.0) + 0.25 * math.log(1.0)
+    assert torch.isclose(result["reverse_kl"], torch.tensor(expected))
+
+
+def test_mode_coverage_of_real_data_is_full_and_of_a_collapsed_generator_is_one():
+    dm = RingDataModule()
+    metric = ModeCoverage()
+    metric.prepare(dm)
+    metric.update(dm.draw(2500, torch.Generator().manual_seed(0))[0])
+    real = metric.compute()
+    assert real["modes"] == 8 and real["reverse_kl"] < 0.01
+    assert abs(real["high_quality"].item() - (1 - math.exp(-4.5))) < 0.01  # P(chi_2 <= 3): 98.9% of real points
+    metric.reset()
+    metric.update(dm.centers[:1].expand(100, 2))
+    collapsed = metric.compute()
+    assert collapsed["modes"] == 1 and torch.isclose(collapsed["reverse_kl"], torch.tensor(math.log(8)))
+
+
+def test_mode_coverage_explains_misuse():
+    with pytest.raises(ValueError, match="ring8"):
+        ModeCoverage().prepare(MNIST5kDataModule())
+    with pytest.raises(RuntimeError, match="centers"):
+        ModeCoverage().update(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        ModeCoverage(centers=torch.zeros(2, 2), std=1.0).update(torch.zeros(3, 1, 4, 4))
+
+
+# --- scatter plots -----------------------------------------------------------------------------------------------
+
+
+def test_scatter_plot_draws_points_over_faint_modes():
+    modes = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])
+    empty = scatter_plot(torch.empty(0, 2), modes)
+    drawn = scatter_plot(torch.randn(50, 2, generator=torch.Generator().manual_seed(0)) * 0.5, modes)
+    assert drawn.shape == (480, 480, 3) and drawn.dtype.name == "uint8"
+    assert (drawn != empty).any(axis=2).sum() > 50  # the samples changed pixels
+
+
+# --- end to end --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_default_toy_preset_covers_the_ring_and_logs_modes_and_scatter_plots(tmp_path: Path):
+    # toy_gan exactly as configured (loss, Adam 1e-4 / beta1 0.8, z 2-D, batch 100) except narrower nets, so that
+    # a few hundred batches take seconds on a CPU.
+    cfg = compose_config(
+        tmp_path,
+        ["model=toy_gan", "data=ring8", "metrics=modes", "logger=csv", *FAST_TRAINER, "seed=0",
+         "++trainer.limit_train_batches=250", "trainer.log_every_n_steps=50",
+         "model.generator.hidden=[128,128,128]", "model.discriminator.hidden=[128,128]",
+         "callbacks.sample_grid.every_n_steps=125", "callbacks.sample_grid.num_samples=500",
+         "callbacks.sample_metrics.every_n_steps=250", "callbacks.sample_metrics.num_samples=2500",
+         "callbacks.sample_metrics.batch_size=2500"],
+    )
+    train(cfg)
+    run = tmp_path / "run"
+    with (run / "csv" / "metrics.csv").open() as f:
+        (logged,) = [r for r in csv.DictReader(f) if r.get("metrics/modes")]
+    assert float(logged["metrics/modes"]) >= 6
+    assert 0 < float(logged["metrics/modes_high_quality"]) <= 1
+    assert float(logged["metrics/modes_reverse_kl"]) < math.log(8)
+    pngs = sorted((run / "samples").glob("step_*.png"))
+    assert [p.name for p in pngs] == ["step_000125.png", "step_000250.png"]
+    assert Image.open(pngs[-1]).size == (480, 480)
