@@ -13,7 +13,7 @@ from torch.utils.data import Subset
 from torchmetrics.image.fid import _compute_fid
 
 from conftest import compose_config
-from genlab.data import MNIST5kDataModule
+from genlab.data import MNIST5kDataModule, RingDataModule
 from genlab.metrics import (
     INCEPTION_WEIGHTS_FILE,
     INCEPTION_WEIGHTS_URL,
@@ -236,6 +236,10 @@ def test_default_metrics_skip_data_the_classifier_refuses_and_explicit_mnist_sto
     assert prepare_metrics(callbacks["default"].metrics, not_digits, "cpu", "skip") == {}  # python train.py data=cifar10
     with pytest.raises(UnsupportedDataError, match="metrics=mnist needs MNIST-like digits"):
         prepare_metrics(callbacks["mnist"].metrics, not_digits, "cpu", "error")  # ... metrics=mnist data=cifar10
+    points = RingDataModule(dim=2, num_modes=8, num_points=1000)  # python train.py model=toy_gan data=ring8
+    assert prepare_metrics(callbacks["default"].metrics, points, "cpu", "skip") == {}
+    with pytest.raises(UnsupportedDataError, match=r"shape \(N, 1 or 3, H, W\).*\(250, 2\)"):
+        prepare_metrics(callbacks["mnist"].metrics, points, "cpu", "error")
     kept = prepare_metrics(callbacks["default"].metrics, MNIST5kDataModule(image_size=32), "cpu", "skip")
     assert sorted(kept) == ["classes", "fid", "kid", "pr"]
 

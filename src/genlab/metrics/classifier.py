@@ -91,7 +91,7 @@ class MNISTClassifierFeatures(FeatureExtractor):
 
     def preprocess(self, images: Tensor) -> Tensor:
         if images.dim() != 4 or images.shape[1] not in (1, 3):
-            raise ValueError(
+            raise UnsupportedDataError(
                 f"metrics=mnist scores images of shape (N, 1 or 3, H, W); got samples of shape {tuple(images.shape)}. "
                 "Use a metric for this kind of data (e.g. metrics=modes for 2-D toy data)."
             )

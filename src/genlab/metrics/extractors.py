@@ -149,7 +149,7 @@ class InceptionV3Features(FeatureExtractor):
 
     def compute_features(self, images: Tensor) -> dict[str, Tensor]:
         if images.dim() != 4 or images.shape[1] not in (1, 3):
-            raise ValueError(f"metrics=inception scores images of shape (N, 1 or 3, H, W); got {tuple(images.shape)}.")
+            raise UnsupportedDataError(f"metrics=inception scores images of shape (N, 1 or 3, H, W); got {tuple(images.shape)}.")
         uint8 = to_uint8(images)
         if uint8.shape[1] == 1:
             uint8 = uint8.repeat(1, 3, 1, 1)
