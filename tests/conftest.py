@@ -21,10 +21,10 @@ FAST_TRAINER = [
     "++trainer.enable_model_summary=false",
     "print_config=false",
     "trainer.log_every_n_steps=1",
-    "metrics=none",  # sample metrics have their own tests (test_metrics.py, test_eval.py with the default metrics)
 ]
 FAST = [
     *FAST_TRAINER,
+    "metrics=none",  # sample metrics have their own tests (test_metrics.py, test_eval.py with the default metrics)
     "callbacks.sample_grid.every_n_steps=3",
     "callbacks.sample_grid.num_samples=16",
     "callbacks.sample_grid.nrow=4",
