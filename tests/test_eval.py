@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -118,3 +119,25 @@ def test_eval_errors_name_the_missing_checkpoint_or_run_config(tmp_path: Path):
     with pytest.raises(RunNotFoundError, match="No run config"):
         evaluate(eval_config("mode=sample", f"ckpt_path={lonely}", f"out_dir={tmp_path / 'out'}"))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_complete_mode_writes_a_completion_grid_that_keeps_the_given_pixels(tmp_path: Path):
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    result = run_script(
+        "train.py",
+        ["model=pixelrnn", "data=mnist5k_binary", "model.net.hidden=16", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
+         "print_config=false", "logger=none", "callbacks.sample_grid.num_samples=2", "callbacks.model_checkpoint.every_n_epochs=1"],
+        cwd,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (ckpt,) = (cwd / "outputs" / "runs").glob("*/checkpoints/last.ckpt")
+    evaluate(eval_config("mode=complete", f"ckpt_path={ckpt}", "completion_images=4", "completion_fractions=[0.5]", "device=cpu"))
+    grid = torch.from_numpy(np.array(Image.open(ckpt.parent / "completion.png").convert("L"))).float()
+    cell, pad = 28, 2
+    assert grid.shape == (3 * (cell + pad) + pad, 4 * (cell + pad) + pad)  # rows: original, covered, completed
+    rows = [grid[pad + r * (cell + pad): pad + r * (cell + pad) + cell] for r in range(3)]
+    top = slice(0, cell // 2)  # 50 % given in raster order = the top 14 rows of each 28x28 digit
+    assert torch.equal(rows[0][top], rows[2][top]) and torch.equal(rows[0][top], rows[1][top])
+    assert not torch.equal(rows[1][cell // 2:], rows[2][cell // 2:])  # the covered half was filled in

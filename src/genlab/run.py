@@ -194,8 +194,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     if cfg.get("mode", "metrics") == "sample":
         return write_samples(cfg)
+    if cfg.get("mode", "metrics") == "complete":
+        return write_completions(cfg)
     if cfg.get("mode", "metrics") != "metrics":
-        raise ValueError(f"mode={cfg.mode}: choose mode=metrics (score a checkpoint) or mode=sample (write PNG files).")
+        raise ValueError(
+            f"mode={cfg.mode}: choose mode=metrics (score a checkpoint), mode=sample (write PNG files) or "
+            "mode=complete (image completion grid, autoregressive models)."
+        )
     start = time.perf_counter()
     ckpt, run, run_cfg = load_run(cfg.ckpt_path, cfg.get("run_dir"), cfg.get("run_overrides") or [])
     metrics_cfg, source = (cfg.metrics, "metrics=") if cfg.get("metrics") else (run_cfg.get("metrics"), "the run's config")
@@ -297,3 +302,29 @@ def write_samples(cfg: DictConfig) -> dict[str, float]:
         f"  e.g. fidelity --gpu 0 --fid --input1 {out_dir} --input2 cifar10-train", soft_wrap=True
     )
     return {"num_samples": float(written), "seconds": seconds}
+
+
+def write_completions(cfg: DictConfig) -> dict[str, float]:
+    """``eval.py mode=complete``: seed 000's completion demo from a checkpoint. Held-out images with the first
+    ``completion_fractions`` of their pixels given and the rest sampled, as one grid (``completion.png`` next to the
+    checkpoint): originals, then covered and completed rows for each fraction."""
+    from genlab.callbacks.periodic import held_out_images
+    from genlab.completion import completion_rows
+    from genlab.images import image_grid, save_png
+
+    ckpt, run, run_cfg = load_run(cfg.ckpt_path, cfg.get("run_dir"), cfg.get("run_overrides") or [])
+    model, _ = load_model(run_cfg, ckpt, pick_device(cfg.get("device", "auto")))
+    datamodule = hydra.utils.instantiate(run_cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    images, labels = held_out_images(datamodule, cfg.completion_images)
+    condition = labels.to(model.device) if getattr(model, "conditional", False) else None
+    fractions = tuple(cfg.completion_fractions)
+    rows = completion_rows(model, images.to(model.device), fractions, condition=condition, seed=cfg.seed)
+    out_dir = Path(cfg.out_dir).expanduser() if cfg.get("out_dir") else ckpt.parent
+    path = save_png(image_grid(rows, nrow=len(images)), out_dir / "completion.png")
+    rich.get_console().print(
+        f"[bold green]wrote[/] {path}: rows original, "
+        + ", ".join(f"{f:.0%} given / completed" for f in fractions), soft_wrap=True
+    )
+    return {"num_images": float(len(images))}

@@ -29,7 +29,7 @@ class CompletionGrid(EpochCallback):
 
     @torch.no_grad()
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        images, labels = held_out_images(trainer, self.num_images)
+        images, labels = held_out_images(trainer.datamodule, self.num_images)
         condition = labels if getattr(pl_module, "conditional", False) else None
         rows = completion_rows(pl_module, images.to(pl_module.device), self.fractions, condition=condition, seed=self.seed)
         grid = image_grid(rows, nrow=len(images))

@@ -48,10 +48,9 @@ class EpochCallback(pl.Callback):
         raise NotImplementedError
 
 
-def held_out_images(trainer: pl.Trainer, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def held_out_images(datamodule: pl.LightningDataModule | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` images and labels of the datamodule's validation loader (training loader if it has none):
     the same images every time, because validation loaders do not shuffle."""
-    datamodule = trainer.datamodule
     if datamodule is None:
         raise RuntimeError("this callback reads held-out images from the datamodule: fit with datamodule=...")
     loader = datamodule.val_dataloader() if datamodule.val_set is not None and len(datamodule.val_set) else datamodule.train_dataloader()

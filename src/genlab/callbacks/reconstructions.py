@@ -26,7 +26,7 @@ class ReconstructionGrid(EpochCallback):
 
     @torch.no_grad()
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        images, labels = held_out_images(trainer, self.num_images)
+        images, labels = held_out_images(trainer.datamodule, self.num_images)
         images = images.to(pl_module.device)
         recon = pl_module.reconstruct(images, labels.to(pl_module.device)).to(images.device)
         rows = []
