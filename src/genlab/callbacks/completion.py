@@ -5,6 +5,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from genlab.callbacks.samples import logged_step
 from genlab.callbacks.periodic import EpochCallback, held_out_images
 from genlab.completion import completion_rows
 from genlab.images import image_grid, log_image, save_png
@@ -35,4 +36,4 @@ class CompletionGrid(EpochCallback):
         grid = image_grid(rows, nrow=len(images))
         self.last_path = save_png(grid, self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
         caption = "rows: original, " + ", ".join(f"{f:.0%} given / completed" for f in self.fractions)
-        log_image(trainer.loggers, "completion/grid", grid, step=trainer.global_step, caption=caption)
+        log_image(trainer.loggers, "completion/grid", grid, step=logged_step(trainer), caption=caption)

@@ -6,6 +6,7 @@ import math
 import pytorch_lightning as pl
 import torch
 
+from genlab.callbacks.samples import logged_step
 from genlab.callbacks.periodic import EpochCallback
 from genlab.models.base import evaluating
 
@@ -29,7 +30,7 @@ class HeldOutLikelihood(EpochCallback):
         values = held_out_nll(pl_module, trainer.datamodule.val_dataloader(), self.max_batches)
         self.history.append({"epoch": trainer.current_epoch, **values})
         for logger in trainer.loggers:
-            logger.log_metrics(values, step=trainer.global_step)
+            logger.log_metrics(values, step=logged_step(trainer))
         trainer.callback_metrics.update({k: torch.tensor(v) for k, v in values.items()})
         return values
 

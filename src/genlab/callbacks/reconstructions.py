@@ -6,6 +6,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from genlab.callbacks.samples import logged_step
 from genlab.callbacks.periodic import EpochCallback, held_out_images
 from genlab.images import image_grid, log_image, save_png
 
@@ -34,7 +35,7 @@ class ReconstructionGrid(EpochCallback):
             rows += [images[start : start + self.nrow], recon[start : start + self.nrow]]
         grid = image_grid(torch.cat(rows), nrow=self.nrow)
         self.last_path = save_png(grid, self.dirpath / f"epoch_{trainer.current_epoch:03d}.png")
-        log_image(trainer.loggers, "reconstructions/grid", grid, step=trainer.global_step, caption="rows: originals, reconstructions")
+        log_image(trainer.loggers, "reconstructions/grid", grid, step=logged_step(trainer), caption="rows: originals, reconstructions")
 
 
 def traversal_codes(latent_dim: int, dims: tuple[int, int], span: float, steps: int) -> torch.Tensor:
@@ -89,4 +90,4 @@ class LatentTraversal(EpochCallback):
         self.last_paths = []
         for name, grid in grids.items():
             self.last_paths.append(save_png(grid, self.dirpath / f"{name}_epoch_{trainer.current_epoch:03d}.png"))
-            log_image(trainer.loggers, f"traversal/{name}", grid, step=trainer.global_step)
+            log_image(trainer.loggers, f"traversal/{name}", grid, step=logged_step(trainer))

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from genlab.callbacks.samples import batches_seen
+from genlab.callbacks.samples import batches_seen, logged_step
 from genlab.metrics import UnsupportedDataError, metric_entries
 
 log = logging.getLogger(__name__)
@@ -72,12 +72,6 @@ class SampleMetrics(pl.Callback):
             logger.log_metrics({f"metrics/{k}": v for k, v in values.items()}, step=logged_step(trainer))
         trainer.callback_metrics.update({f"metrics/{k}": torch.tensor(v) for k, v in values.items()})
         return values
-
-
-def logged_step(trainer: pl.Trainer) -> int:
-    """The step Lightning itself logs ``self.log`` values at (batches, ``_batches_that_stepped``), so metric curves
-    share the x-axis of the losses. ``trainer.global_step`` counts optimizer steps: two per GAN batch."""
-    return trainer.fit_loop.epoch_loop._batches_that_stepped
 
 
 def prepare_metrics(

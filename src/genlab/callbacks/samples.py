@@ -77,7 +77,7 @@ class SampleGrid(pl.Callback):
             grid = image_grid(samples, nrow=self.nrow)
         self.frames.append(grid)
         self.last_path = save_png(grid, self.png_path(step))
-        log_image(trainer.loggers, "samples/grid", grid, step=trainer.global_step, caption=f"step {step}")
+        log_image(trainer.loggers, "samples/grid", grid, step=logged_step(trainer), caption=f"step {step}")
 
 
 def batches_seen(trainer: pl.Trainer) -> int:
@@ -122,3 +122,9 @@ def scatter_plot(points: torch.Tensor, modes: torch.Tensor | None = None, title:
     from PIL import Image
 
     return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def logged_step(trainer: pl.Trainer) -> int:
+    """The step Lightning itself logs ``self.log`` values at (batches, ``_batches_that_stepped``), so images and
+    metric curves share the x-axis of the losses. ``trainer.global_step`` counts optimizer steps: two per GAN batch."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
