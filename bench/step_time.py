@@ -108,7 +108,7 @@ def main() -> None:
     plain, lightning = statistics.median(plain), statistics.median(lightning)
     hardware = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"\nstep time, {cfg.model.generator._target_.rsplit('.', 1)[-1]} on {cfg.data._target_.rsplit('.', 1)[-1]}, "
-          f"batch {cfg.data.batch_size}, {cfg.data.image_size}px, {args.steps} steps after {args.warmup} warm-up; "
+          f"batch {cfg.data.batch_size}, {cfg.data.image_size}px, median of {args.repeats} x {args.steps} steps after {args.warmup} warm-up; "
           f"{hardware}; torch {torch.__version__}; {date.today()}")
     print(f"| path                     | ms / batch (D+G step) |\n|--------------------------|----------------------:|")
     print(f"| plain PyTorch loop       | {plain * 1e3:21.1f} |")
