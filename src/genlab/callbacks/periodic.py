@@ -30,7 +30,8 @@ class EpochCallback(pl.Callback):
             return
         if not self.supports(pl_module):
             if not self._warned:
-                log.info("%s: %s has no %s; skipping.", type(self).__name__, type(pl_module).__name__, self.capability)
+                # debug, not info: the default callback list serves every model, so a GAN run need not hear about them
+                log.debug("%s: %s has no %s; skipping.", type(self).__name__, type(pl_module).__name__, self.capability)
                 self._warned = True
             return
         self.last_epoch = trainer.current_epoch
