@@ -1,13 +1,16 @@
 """Shared fixtures: compose the real Hydra config the way train.py does, with run paths under tmp_path."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
 
 # Never prompt, never reach the network: tests that want real offline runs set WANDB_MODE=offline themselves.
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -58,3 +61,10 @@ def make_config(tmp_path):
         return compose_config(tmp_path, list(overrides))
 
     return make
+
+
+def run_script(script: str, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run one of the repo's entry points (``train.py``, ``eval.py``) as users do: a real process in ``cwd``.
+    Without ``env``, W&B is disabled."""
+    env = env if env is not None else os.environ | {"WANDB_MODE": "disabled"}
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)

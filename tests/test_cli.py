@@ -1,13 +1,12 @@
 """train.py as users call it: a real Hydra run, a multirun sweep, W&B offline without a login."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_script
+
 TINY = [
     "trainer.max_epochs=1",
     "++trainer.limit_train_batches=2",
@@ -15,12 +14,6 @@ TINY = [
     "callbacks.sample_grid.num_samples=4",
     "trainer.log_every_n_steps=1",
 ]
-
-
-def run_train(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
 
 
 @pytest.fixture
@@ -33,7 +26,7 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_multirun_makes_one_run_directory_per_job(tmp_path: Path, clean_env: dict[str, str]):
-    result = run_train(
+    result = run_script("train.py", 
         ["-m", "model=gan,dcgan", "seed=1,2", "logger=csv", "model.generator.latent_dim=8", *TINY], tmp_path, clean_env
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -48,7 +41,7 @@ def test_multirun_makes_one_run_directory_per_job(tmp_path: Path, clean_env: dic
 
 @pytest.mark.slow
 def test_wandb_without_login_runs_offline_and_says_how_to_sync(tmp_path: Path, clean_env: dict[str, str]):
-    result = run_train(["model.generator.width=8", "model.discriminator.width=8", *TINY], tmp_path, clean_env)
+    result = run_script("train.py", ["model.generator.width=8", "model.discriminator.width=8", *TINY], tmp_path, clean_env)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert "no login found, logging offline" in output and "wandb sync" in output
@@ -59,6 +52,6 @@ def test_wandb_without_login_runs_offline_and_says_how_to_sync(tmp_path: Path, c
 
 
 def test_unknown_choice_on_the_command_line_lists_options(tmp_path: Path, clean_env: dict[str, str]):
-    result = run_train(["data=cifar100"], tmp_path, clean_env)
+    result = run_script("train.py", ["data=cifar100"], tmp_path, clean_env)
     assert result.returncode != 0
     assert "Could not find 'data/cifar100'" in result.stderr and "cifar10" in result.stderr

@@ -3,9 +3,6 @@
 import csv
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +11,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from conftest import CONF_DIR
+from conftest import CONF_DIR, run_script
 from genlab.run import RunNotFoundError, evaluate
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_RUN = [
     "model.generator.width=8",
     "model.discriminator.width=8",
@@ -32,11 +28,6 @@ TINY_RUN = [
     "callbacks.sample_metrics.every_n_steps=2",  # metrics (the default metrics=mnist) after batches 2 and 4
 ]
 METRIC_KEYS = {"fid", "kid", "kid_std", "pr_precision", "pr_recall", "pr_f_score", "classes_covered", "classes_kl_uniform"}
-
-
-def run_script(script: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = os.environ | {"WANDB_MODE": "disabled"}
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
