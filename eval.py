@@ -7,7 +7,7 @@ Configured in ``conf/eval.yaml``; the model and data come from the run's own ``.
 import hydra
 from omegaconf import DictConfig
 
-from genlab.run import evaluate
+from genlab.evaluate import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

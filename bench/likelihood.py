@@ -23,7 +23,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from genlab.callbacks.likelihood import held_out_nll
+from genlab.evaluation import held_out_nll
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -54,7 +54,7 @@ def run_one(job: dict) -> dict:
     from hydra.utils import instantiate
     import pytorch_lightning as pl
 
-    from genlab.callbacks.sample_metrics import score_samples
+    from genlab.evaluation import score_samples
     from genlab.metrics.modes import ModeCoverage
 
     steps = job["steps"]

@@ -228,7 +228,7 @@ NLL_DROP = 0.35
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["gated_pixelcnn", "pixelrnn", "rowlstm"])
 def test_short_training_lowers_held_out_nll(tmp_path: Path, model: str):
-    from genlab.callbacks.likelihood import held_out_nll
+    from genlab.evaluation import held_out_nll
 
     cfg = compose_config(
         tmp_path,

@@ -12,7 +12,8 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from conftest import CONF_DIR, run_script
-from genlab.run import RunNotFoundError, evaluate
+from genlab.checkpoints import RunNotFoundError
+from genlab.evaluate import evaluate
 
 TINY_RUN = [
     "model.generator.width=8",
@@ -59,7 +60,7 @@ def test_default_training_logs_classifier_metrics_and_keeps_them_out_of_checkpoi
             assert math.isfinite(float(row[f"metrics/{key}"])), key
         assert 0 <= float(row["metrics/classes_covered"]) <= 10
 
-    checkpoint = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     keys = list(checkpoint["state_dict"])
     assert keys and all(k.startswith(("generator.", "discriminator.")) for k in keys), keys
     flat = json.dumps({k: str(v)[:200] for k, v in checkpoint.get("callbacks", {}).items()})

@@ -202,7 +202,7 @@ def test_generator_ema_is_trained_alongside_used_by_sample_and_restored_on_resum
               "callbacks.model_checkpoint.every_n_epochs=1"]
     train(compose_config(tmp_path, common))
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    state = torch.load(ckpt, weights_only=False)["state_dict"]
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
     assert int(state["generator_ema.num_averaged"]) == 1 + 6  # the initial copy + one update per generator step
     module = instantiate(compose_config(tmp_path, common).model)
     module.load_state_dict(state)
@@ -213,7 +213,7 @@ def test_generator_ema_is_trained_alongside_used_by_sample_and_restored_on_resum
     assert torch.equal(module.sample(5, generator=z_seed()), module.generator_ema.module(z))
 
     train(compose_config(tmp_path, [*common, "trainer.max_epochs=2", f"ckpt_path={ckpt}"]))
-    resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert int(resumed["generator_ema.num_averaged"]) == 1 + 12  # continued, not restarted
 
 

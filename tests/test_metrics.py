@@ -30,7 +30,7 @@ from genlab.metrics import (
     mnist_classifier,
     reference_features,
 )
-from genlab.callbacks.sample_metrics import prepare_metrics
+from genlab.evaluation import prepare_metrics
 from genlab.metrics.classifier import load_classifier_net
 from genlab.metrics.reference import subset_indices
 

@@ -157,5 +157,5 @@ def test_pixelrnn_trains_on_pokemon_and_draws_palette_samples_and_completions(tm
     assert all((palette == pixel).all(1).any() for pixel in inner), "samples must be made of palette colours"
     completion = Image.open(run / "completions" / "epoch_000.png")
     assert completion.size == (3 * 10 + 2, 5 * 10 + 2)
-    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert torch.equal(checkpoint["state_dict"]["coding.colors"], torch.tensor(palette).float() / 255 * 2 - 1)

@@ -81,7 +81,7 @@ def test_resume_continues_both_optimizers(tmp_path: Path):
     first = compose_config(tmp_path, ["model=dcgan", *FAST, *SMALL["dcgan"], "logger=none", "callbacks.model_checkpoint.every_n_epochs=1"])
     train(first)
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    state = torch.load(ckpt, weights_only=False)
+    state = torch.load(ckpt, weights_only=True)
     assert [int(next(iter(s["state"].values()))["step"]) for s in state["optimizer_states"]] == [6, 6]
 
     second = compose_config(
@@ -90,7 +90,7 @@ def test_resume_continues_both_optimizers(tmp_path: Path):
          "callbacks.model_checkpoint.every_n_epochs=1"],
     )
     train(second)
-    resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == 1
     assert [int(next(iter(s["state"].values()))["step"]) for s in resumed["optimizer_states"]] == [12, 12]
 

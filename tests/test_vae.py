@@ -12,7 +12,7 @@ from PIL import Image
 from torch.distributions import Normal, kl_divergence
 
 from conftest import FAST, compose_config
-from genlab.callbacks.likelihood import held_out_nll
+from genlab.evaluation import held_out_nll
 from genlab.models.vae import gaussian_kl
 from genlab.run import train
 

@@ -37,6 +37,8 @@ def log_image(loggers: list[Logger], key: str, array: np.ndarray, step: int, cap
     """Send one uint8 HWC image to each logger that has an image API (CSV has none; its PNG is on disk)."""
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            logger.log_image(key, [array], step=step, caption=[caption] if caption else None)
+            # WandbLogger.log_image takes len() of every extra kwarg: pass caption only when there is one
+            extra = {"caption": [caption]} if caption else {}
+            logger.log_image(key, [array], step=step, **extra)
         elif isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(key, array, global_step=step, dataformats="HWC")

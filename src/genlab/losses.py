@@ -4,7 +4,8 @@ Convention: every function returns a loss that its player *minimises*. Discrimin
 discriminator outputs (logits / critic values) on a real and a fake batch; generator losses take the outputs on a
 fake batch. A GAN variant picks one of each in ``conf/model/loss/``.
 
-Penalties (``gradient_penalty``, ``r1_penalty``) share the signature ``penalty(discriminator, real, fake)`` and are
+Penalties (``gradient_penalty``, ``r1_penalty``) share the signature ``penalty(critic, real, fake)`` (``critic``: the
+discriminator as a function of samples, labels bound for conditional models) and are
 added to the discriminator's loss; a model lists them under ``model.penalties`` (``conf/model/penalties/``).
 """
 

@@ -6,19 +6,19 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from genlab.callbacks.samples import logged_step
-from genlab.callbacks.periodic import EpochCallback, held_out_images
+from genlab.callbacks.periodic import PeriodicCallback, logged_step
+from genlab.evaluation import held_out_batch
 from genlab.images import image_grid, log_image, save_png
 
 
-class ReconstructionGrid(EpochCallback):
+class ReconstructionGrid(PeriodicCallback):
     """Fixed held-out images and their reconstructions in alternating rows of ``nrow``: ``dirpath/epoch_XXX.png``,
     logged as ``reconstructions/grid``."""
 
     capability = "reconstruct(images, labels)"
 
     def __init__(self, dirpath: str | Path, every_n_epochs: int = 1, num_images: int = 32, nrow: int = 8):
-        super().__init__(every_n_epochs)
+        super().__init__(every_n_epochs=every_n_epochs)
         self.dirpath, self.num_images, self.nrow = Path(dirpath), num_images, nrow
         self.last_path: Path | None = None
 
@@ -27,9 +27,9 @@ class ReconstructionGrid(EpochCallback):
 
     @torch.no_grad()
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        images, labels = held_out_images(trainer.datamodule, self.num_images)
-        images = images.to(pl_module.device)
-        recon = pl_module.reconstruct(images, labels.to(pl_module.device)).to(images.device)
+        batch = held_out_batch(trainer.datamodule, self.num_images).to(pl_module.device)
+        images = batch.images
+        recon = pl_module.reconstruct(images, batch.labels).to(images.device)
         rows = []
         for start in range(0, len(images), self.nrow):
             rows += [images[start : start + self.nrow], recon[start : start + self.nrow]]
@@ -48,7 +48,7 @@ def traversal_codes(latent_dim: int, dims: tuple[int, int], span: float, steps: 
     return z.view(steps * steps, latent_dim)
 
 
-class LatentTraversal(EpochCallback):
+class LatentTraversal(PeriodicCallback):
     """Seed 000's "pick two dimensions, fix the rest": decode a ``steps x steps`` grid over two latent dimensions
     (``traversal/grid``). For a class-conditional model (``num_classes > 0``): for each of the two dimensions, one
     row per class walking that dimension (``traversal/dim_<d>``)."""
@@ -56,7 +56,7 @@ class LatentTraversal(EpochCallback):
     capability = "decode(z, labels) and latent_dim"
 
     def __init__(self, dirpath: str | Path, dims: tuple[int, int] = (0, 1), span: float = 3.0, steps: int = 9, every_n_epochs: int = 1):
-        super().__init__(every_n_epochs)
+        super().__init__(every_n_epochs=every_n_epochs)
         if len(dims) != 2 or dims[0] == dims[1]:
             raise ValueError(f"callbacks.latent_traversal.dims must be two different latent dimensions, got {list(dims)}.")
         self.dirpath, self.dims, self.span, self.steps = Path(dirpath), tuple(dims), span, steps

@@ -11,18 +11,21 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from genlab.callbacks.periodic import PeriodicCallback, batches_seen, logged_step
+from genlab.data.batch import conditions_for
 from genlab.images import image_grid, log_image, save_gif, save_png
 
 
-class SampleGrid(pl.Callback):
+class SampleGrid(PeriodicCallback):
     """Every ``every_n_steps`` training batches and/or every ``every_n_epochs`` epochs (and at the end), draw
-    ``num_samples`` with the same seed.
+    ``num_samples`` with the same seed and, for a conditional model, the datamodule's same seeded conditions.
 
     Re-seeding a ``torch.Generator`` each time gives the same noise every time without storing it, so the grids
     show one fixed set of latents evolving. Point samples (N, 2) are drawn as a scatter plot over the data's modes
-    (when the datamodule has ``centers``), on axes fixed by those modes so the frames of the GIF line up. Writes
-    ``dirpath/step_000123.png``, logs ``samples/grid`` and, at the end of training, ``dirpath/progress.gif`` of all
-    grids.
+    (when the datamodule has ``centers``), on axes fixed by those modes so the frames of the GIF line up. When the
+    conditions are images (a translator's sources), each row of sources is followed by the row of its outputs.
+    Writes ``dirpath/step_000123.png``, logs ``samples/grid`` and, at the end of training, ``dirpath/progress.gif``
+    of all grids.
     """
 
     def __init__(
@@ -34,56 +37,49 @@ class SampleGrid(pl.Callback):
         nrow: int = 8,
         seed: int = 0,
     ):
-        for name, value in (("every_n_steps", every_n_steps), ("every_n_epochs", every_n_epochs)):
-            if value is not None and value < 1:
-                raise ValueError(f"callbacks.sample_grid.{name} must be a positive integer or null, got {value}.")
+        super().__init__(every_n_steps, every_n_epochs)
         self.dirpath = Path(dirpath)
-        self.every_n_steps = every_n_steps
-        self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
         self.nrow = nrow
         self.seed = seed
         self.frames: list[np.ndarray] = []
         self.last_path: Path | None = None
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
-        step = batches_seen(trainer)
-        if self.every_n_steps and step % self.every_n_steps == 0:
-            self.render(trainer, pl_module, step)
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        step = batches_seen(trainer)
-        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0 and self.last_path != self.png_path(step):
-            self.render(trainer, pl_module, step)
-
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        step = batches_seen(trainer)
-        if self.last_path is None or self.last_path != self.png_path(step):
-            self.render(trainer, pl_module, step)
+        super().on_train_end(trainer, pl_module)
         if trainer.is_global_zero and len(self.frames) > 1:
             save_gif(self.frames, self.dirpath / "progress.gif")
 
-    def png_path(self, step: int) -> Path:
-        return self.dirpath / f"step_{step:06d}.png"
-
     @torch.no_grad()
-    def render(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
-        if not trainer.is_global_zero:
-            return
-        samples = pl_module.sample(self.num_samples, generator=torch.Generator().manual_seed(self.seed))
+    def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        step = batches_seen(trainer)
+        condition = conditions_for(pl_module, trainer.datamodule, self.num_samples, self.seed)
+        if condition is not None:
+            condition = condition.to(pl_module.device)
+        samples = pl_module.sample(self.num_samples, condition=condition, generator=torch.Generator().manual_seed(self.seed))
         if samples.dim() == 2 and samples.shape[1] == 2:
             grid = scatter_plot(samples, modes=getattr(trainer.datamodule, "centers", None), title=f"step {step}")
+        elif condition is not None and condition.dim() == 4:
+            grid = image_grid(interleave_rows(condition, samples, self.nrow), nrow=self.nrow)
         else:
             grid = image_grid(samples, nrow=self.nrow)
         self.frames.append(grid)
-        self.last_path = save_png(grid, self.png_path(step))
+        self.last_path = save_png(grid, self.dirpath / f"step_{step:06d}.png")
         log_image(trainer.loggers, "samples/grid", grid, step=logged_step(trainer), caption=f"step {step}")
 
 
-def batches_seen(trainer: pl.Trainer) -> int:
-    """Training batches processed so far. Under manual optimization ``global_step`` counts optimizer steps (two or
-    more per GAN batch), so batches are the unit a user can reason about."""
-    return trainer.fit_loop.epoch_loop.total_batch_idx + 1
+def interleave_rows(first: torch.Tensor, second: torch.Tensor, nrow: int) -> torch.Tensor:
+    """Rows of ``nrow`` images alternating between ``first`` and ``second`` (sources, then their translations).
+    Grayscale next to colour is repeated to three channels; smaller sources (super-resolution inputs) are enlarged
+    to the outputs' size by pixel repetition."""
+    if first.shape[-2:] != second.shape[-2:]:
+        first = torch.nn.functional.interpolate(first.float(), size=second.shape[-2:], mode="nearest")
+    channels = max(first.shape[1], second.shape[1])
+    first, second = (t.to(second.device).expand(-1, channels, -1, -1) for t in (first, second))
+    rows = []
+    for start in range(0, len(second), nrow):
+        rows += [first[start : start + nrow], second[start : start + nrow]]
+    return torch.cat(rows)
 
 
 def scatter_plot(points: torch.Tensor, modes: torch.Tensor | None = None, title: str = "", size_px: int = 480) -> np.ndarray:
@@ -122,9 +118,3 @@ def scatter_plot(points: torch.Tensor, modes: torch.Tensor | None = None, title:
     from PIL import Image
 
     return np.asarray(Image.open(buffer).convert("RGB"))
-
-
-def logged_step(trainer: pl.Trainer) -> int:
-    """The step Lightning itself logs ``self.log`` values at (batches, ``_batches_that_stepped``), so images and
-    metric curves share the x-axis of the losses. ``trainer.global_step`` counts optimizer steps: two per GAN batch."""
-    return trainer.fit_loop.epoch_loop._batches_that_stepped

@@ -1,4 +1,5 @@
-"""Shared datamodule plumbing: loaders, the deterministic train/val split and the image transform."""
+"""Shared datamodule plumbing: loaders that yield :class:`~genlab.data.batch.Batch`, the deterministic train/val
+split and the image transform."""
 
 import pytorch_lightning as pl
 import torch
@@ -6,8 +7,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
+from genlab.data.batch import ConditionSource
 
-class ImageDataModule(pl.LightningDataModule):
+
+class ImageDataModule(ConditionSource, pl.LightningDataModule):
     """Base for image datamodules. Subclasses implement :meth:`build_datasets`.
 
     ``channels`` and ``image_size`` are what the model sees: every dataset is converted (grayscale <-> RGB) and
@@ -42,7 +45,8 @@ class ImageDataModule(pl.LightningDataModule):
         self.val_set: Dataset | None = None
 
     def build_datasets(self) -> tuple[Dataset, Dataset]:
-        """Return (train, val) datasets of ``(image tensor in [-1, 1], int label)`` pairs."""
+        """Return (train, val) datasets of ``(image tensor in [-1, 1], int label)`` items (``-1`` where the data
+        has no labels; :meth:`collate` turns them into a Batch with ``labels=None``)."""
         raise NotImplementedError
 
     def setup(self, stage: str | None = None) -> None:
@@ -65,6 +69,7 @@ class ImageDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            collate_fn=self.collate,
         )
 
     def image_transform(self) -> v2.Compose:

@@ -1,7 +1,7 @@
 """2-D Gaussian mixtures for mode-collapse experiments: the ring and the grid of VEEGAN (Srivastava et al. 2017)
 and PacGAN (Lin et al. 2018).
 
-Point datamodules yield ``(points (N, dim) float32, labels int64 = index of the mixture component)`` and expose
+Point datamodules yield a ``Batch(images=points (N, dim) float32, labels=index of the mixture component)`` and expose
 ``dim`` (what point models read, as image models read ``channels``/``image_size``), ``num_classes`` (= modes),
 ``centers`` (modes, dim) and ``std``, which the mode-coverage metric and the scatter plots use.
 """
@@ -12,8 +12,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
+from genlab.data.batch import CollateBatch, ConditionSource
 
-class GaussianMixtureDataModule(pl.LightningDataModule):
+
+class GaussianMixtureDataModule(ConditionSource, pl.LightningDataModule):
     """``num_points`` draws (fixed by ``seed``) from an equal-weight mixture of isotropic Gaussians.
 
     PacGAN trains on 100k points in batches of 100; those are the defaults.
@@ -40,6 +42,7 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         self.seed = seed
         self.num_workers = num_workers
         self.train_set: TensorDataset | None = None
+        self.val_set = None  # fresh draws are the held-out data of a mixture
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
@@ -62,6 +65,7 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
             batch_size=None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            collate_fn=CollateBatch(labelled=True, batched=True),
         )
 
 

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.models.base import GenerativeModule, evaluating, reject_condition
+from genlab.data.batch import Batch
+from genlab.models.base import GenerativeModule, LabelConditioning, evaluating
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -29,7 +30,7 @@ def draw_categorical(logits: Tensor, generator: torch.Generator | None = None) -
     return (probs.cumsum(1) < u).sum(1).clamp(max=logits.shape[1] - 1)
 
 
-class AutoregressiveModule(GenerativeModule):
+class AutoregressiveModule(LabelConditioning, GenerativeModule):
     """Args:
         net: partial net constructor missing ``in_channels``, ``channels``, ``levels``, ``num_classes``; the built
             net maps embedded images (N, in_channels, H, W) to logits (N, levels, channels, H, W).
@@ -50,14 +51,8 @@ class AutoregressiveModule(GenerativeModule):
         conditional: bool = False,
     ):
         super().__init__()
-        if conditional and num_classes < 2:
-            raise ValueError(
-                f"a conditional model needs labelled data (data.num_classes >= 2), got num_classes={num_classes}; "
-                "use an unconditional model (model.conditional=false) for this dataset."
-            )
+        self.init_conditioning(conditional, num_classes)
         self.coding = coding
-        self.conditional = conditional
-        self.num_classes = num_classes if conditional else 0
         self.image_size = image_size
         self.net = net(
             in_channels=coding.input_channels, channels=coding.channels, levels=coding.levels, num_classes=self.num_classes
@@ -74,16 +69,9 @@ class AutoregressiveModule(GenerativeModule):
             self.coding.adapt(datamodule)
 
     # -- likelihood -----------------------------------------------------------------------------------------------
-    def _labels(self, labels: Tensor | None) -> Tensor | None:
-        if not self.conditional:
-            return None
-        if labels is None or bool((labels < 0).any()):
-            raise ValueError(f"{type(self).__name__} is class-conditional: it needs labels in 0..{self.num_classes - 1}.")
-        return labels.to(self.device)
-
     def log_prob_indices(self, indices: Tensor, labels: Tensor | None = None) -> Tensor:
         """log p(indices) in nats, one value per image: the sum of the per-variable log-softmax terms."""
-        logits = self.net(self.coding.embed(indices), self._labels(labels))
+        logits = self.net(self.coding.embed(indices), self.check_labels(labels))
         return -F.cross_entropy(logits, indices, reduction="none").flatten(1).sum(1)
 
     def log_likelihood(self, images: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -94,18 +82,17 @@ class AutoregressiveModule(GenerativeModule):
         """nats -> bits per coded dimension (channels x H x W of the indices; one per pixel for a palette)."""
         return nll_nats / (self.dims * math.log(2))
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        images, labels = batch
-        nll = -self.log_likelihood(images, labels)
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        nll = -self.log_likelihood(batch.images, batch.labels)
         loss = nll.mean() / self.dims  # nats per dim: a learning rate that does not depend on the image size
-        self.log_dict({"train/nll_nats": nll.mean().detach(), "train/bits_per_dim": self.bits_per_dim(nll.mean()).detach()}, prog_bar=True)
+        self.log_dict({"train/nll_nats": nll.mean().detach(), "train/bits_per_dim": self.bits_per_dim(nll.mean()).detach()}, prog_bar=True, batch_size=len(batch))
         return loss
 
     # -- sampling ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def fill(self, indices: Tensor, start: int, labels: Tensor | None, generator: torch.Generator | None) -> Tensor:
         """Ancestral sampling of every variable at raster pixel index >= ``start`` of ``indices`` (in place)."""
-        labels = self._labels(labels)
+        labels = self.check_labels(labels)
         draw = lambda logits: draw_categorical(logits, generator)  # noqa: E731
         if hasattr(self.net, "fill"):  # recurrent nets carry their state: one step per pixel
             return self.net.fill(indices, start, self.coding.embed, draw, labels)
@@ -119,10 +106,7 @@ class AutoregressiveModule(GenerativeModule):
         return indices
 
     def sample(self, n: int, *, condition: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        if not self.conditional:
-            reject_condition(self, condition)
-        elif condition is None:
-            condition = torch.arange(n) % self.num_classes  # every class in turn: one class per grid column
+        condition = self.sampling_labels(n, condition)
         shape = (n, self.coding.channels, self.image_size, self.image_size)
         with evaluating(self):
             indices = self.fill(torch.zeros(shape, dtype=torch.long, device=self.device), 0, condition, generator)
@@ -132,8 +116,7 @@ class AutoregressiveModule(GenerativeModule):
         self, images: Tensor, given_pixels: int, *, condition: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
         """Keep the first ``given_pixels`` pixels (raster order) of ``images`` and sample the rest."""
-        if not self.conditional:
-            reject_condition(self, condition)
+        condition = self.sampling_labels(len(images), condition)
         with evaluating(self):
             indices = self.coding.encode(images.to(self.device))
             indices = self.fill(indices, given_pixels, condition, generator)

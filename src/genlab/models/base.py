@@ -1,30 +1,98 @@
-"""The one sampling contract every generative model implements.
+"""The one sampling contract every generative model implements, and what conditional models share.
 
-Callbacks (sample grids, GIFs) and metrics only ever call :meth:`GenerativeModule.sample`, so any model composes
-with any of them without type checks.
+Callbacks (sample grids, GIFs) and metrics only ever call :meth:`GenerativeModule.sample`, with the conditions the
+datamodule hands out for the model's ``conditioning`` (see :mod:`genlab.data.batch`), so any model composes with
+any of them without type checks.
 """
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+#: checkpoint key of the module's random stream (a uint8 tensor: loads with torch.load(weights_only=True))
+RNG_STATE_KEY = "genlab_rng_state"
+
 
 class GenerativeModule(pl.LightningModule):
-    """Base class: ``sample(n, *, condition=None, generator=None) -> Tensor[n, C, H, W]`` in [-1, 1]."""
+    """Base class: ``sample(n, *, condition=None, generator=None) -> Tensor[n, C, H, W]`` in [-1, 1].
+
+    ``conditioning`` names what ``condition`` is: ``None`` (unconditional; a condition is refused), ``"labels"``
+    (class ids or attribute vectors) or ``"source"`` (the images a translator maps). Training-time random draws
+    (latents, posterior noise) come from :attr:`rng`, a generator owned by the module, seeded from the global RNG
+    when the module is built (so ``seed=...`` still fixes a run) and saved in checkpoints.
+    """
+
+    conditioning: str | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rng = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))
 
     def sample(self, n: int, *, condition: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` samples. ``generator`` seeds all randomness, so equal seeds give equal samples on any device."""
         raise NotImplementedError
 
     def randn(self, *shape: int, generator: torch.Generator | None = None) -> Tensor:
-        """Standard normal noise on this module's device. Drawn on the CPU when seeded, so a seed means the same
-        noise whatever the accelerator."""
-        if generator is None:
-            return torch.randn(*shape, device=self.device)
-        return torch.randn(*shape, generator=generator).to(self.device)
+        """Standard normal noise on this module's device, from ``generator`` or else the module's own stream.
+        Drawn on the CPU, so a seed means the same noise whatever the accelerator."""
+        return torch.randn(*shape, generator=generator or self.rng).to(self.device)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[RNG_STATE_KEY] = self.rng.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if RNG_STATE_KEY in checkpoint:
+            self.rng.set_state(checkpoint[RNG_STATE_KEY])
+
+
+class LabelConditioning:
+    """What class-conditional schemes (CVAE, conditional PixelCNN, conditional GANs) share: one check of the
+    ``conditional`` / ``num_classes`` settings, one check of labels, and one default for sampling without labels.
+
+    Call :meth:`init_conditioning` from ``__init__``; ``conditioning`` is ``"labels"`` exactly when conditional.
+    """
+
+    conditional: bool
+    num_classes: int
+
+    def init_conditioning(self, conditional: bool, num_classes: int) -> None:
+        if conditional and num_classes < 2:
+            raise ValueError(
+                f"{type(self).__name__} with conditional=true needs labelled data (data.num_classes >= 2), got "
+                f"num_classes={num_classes}; use the unconditional preset (model.conditional=false) for this dataset."
+            )
+        self.conditional = conditional
+        self.num_classes = num_classes if conditional else 0
+
+    @property
+    def conditioning(self) -> str | None:
+        return "labels" if self.conditional else None
+
+    def check_labels(self, labels: Tensor | None) -> Tensor | None:
+        """Labels on the module's device for a conditional model, ``None`` for an unconditional one."""
+        if not self.conditional:
+            return None
+        if labels is None or bool((labels < 0).any()) or bool((labels >= self.num_classes).any()):
+            raise ValueError(
+                f"{type(self).__name__} is class-conditional: it needs labels in 0..{self.num_classes - 1} "
+                "(batches of labelled data, or sample(n, condition=labels))."
+            )
+        return labels.to(self.device)
+
+    def sampling_labels(self, n: int, condition: Tensor | None) -> Tensor | None:
+        """``condition`` checked, or every class in turn (one class per grid column) when none is given;
+        an unconditional model refuses a condition."""
+        if not self.conditional:
+            reject_condition(self, condition)
+            return None
+        if condition is None:
+            condition = torch.arange(n) % self.num_classes
+        if len(condition) != n:
+            raise ValueError(f"sample(n={n}, condition=...) got {len(condition)} labels; pass one per sample.")
+        return self.check_labels(condition)
 
 
 @contextmanager
@@ -40,7 +108,7 @@ def evaluating(module: nn.Module) -> Iterator[nn.Module]:
         module.train(was_training)
 
 
-def reject_condition(model: GenerativeModule, condition: Tensor | None) -> None:
+def reject_condition(model: nn.Module, condition: Tensor | None) -> None:
     if condition is not None:
         raise ValueError(
             f"{type(model).__name__} is unconditional and cannot sample from a condition; "

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.models.base import GenerativeModule, evaluating, reject_condition
+from genlab.data.batch import Batch
+from genlab.models.base import GenerativeModule, LabelConditioning, evaluating
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 LOG_2PI = math.log(2 * math.pi)
@@ -42,7 +43,7 @@ def gaussian_log_prob(z: Tensor, mean: Tensor, log_var: Tensor) -> Tensor:
     return -0.5 * ((z - mean).pow(2) / log_var.exp() + log_var + LOG_2PI).sum(-1)
 
 
-class VariationalModule(GenerativeModule):
+class VariationalModule(LabelConditioning, GenerativeModule):
     """Args:
         encoder: (images[, labels]) -> (mean, log_var) of q(z | x), each (N, latent_dim).
         decoder: (z[, labels]) -> (N, C, H, W) Bernoulli logits or Gaussian means.
@@ -69,11 +70,7 @@ class VariationalModule(GenerativeModule):
         super().__init__()
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"model.likelihood must be 'bernoulli' (binary/[0,1] data) or 'gaussian', got {likelihood!r}.")
-        if conditional and num_classes < 2:
-            raise ValueError(
-                f"the CVAE needs labelled data (data.num_classes >= 2), got num_classes={num_classes}; "
-                "use model=vae for unlabelled datasets."
-            )
+        self.init_conditioning(conditional, num_classes)
         if encoder.num_classes != (num_classes if conditional else 0) or decoder.num_classes != encoder.num_classes:
             raise ValueError("encoder.num_classes and decoder.num_classes must equal model.num_classes when "
                              "model.conditional=true and 0 otherwise.")
@@ -82,8 +79,6 @@ class VariationalModule(GenerativeModule):
         self.encoder, self.decoder, self.optimizer = encoder, decoder, optimizer
         self.likelihood, self.beta, self.kl_warmup_steps = likelihood, beta, kl_warmup_steps
         self.importance_samples = importance_samples
-        self.conditional = conditional
-        self.num_classes = num_classes if conditional else 0
         self.latent_dim: int = encoder.latent_dim
         self.log_sigma = nn.Parameter(torch.full((channels or 1,), math.log(0.1))) if likelihood == "gaussian" else None
 
@@ -91,19 +86,12 @@ class VariationalModule(GenerativeModule):
         return self.optimizer(self.parameters())
 
     # -- pieces ------------------------------------------------------------------------------------------------------
-    def _labels(self, labels: Tensor | None) -> Tensor | None:
-        if not self.conditional:
-            return None
-        if labels is None or bool((labels < 0).any()):
-            raise ValueError(f"the CVAE needs labels in 0..{self.num_classes - 1} (condition=...).")
-        return labels.to(self.device)
-
     def encode(self, images: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        return self.encoder(images, self._labels(labels))
+        return self.encoder(images, self.check_labels(labels))
 
     def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Latent codes -> mean images in [-1, 1] (the traversal callback calls this)."""
-        return self._mean_image(self.decoder(z, self._labels(labels)))
+        return self._mean_image(self.decoder(z, self.check_labels(labels)))
 
     def _mean_image(self, out: Tensor) -> Tensor:
         return torch.sigmoid(out) * 2 - 1 if self.likelihood == "bernoulli" else out.clamp(-1, 1)
@@ -125,7 +113,7 @@ class VariationalModule(GenerativeModule):
     ) -> dict[str, Tensor]:
         """Per-image ELBO terms from one z sample: ``reconstruction`` (log p(x|z)), ``kl`` and ``elbo``. With
         ``analytic_kl=False`` the KL is the single-sample estimate log q(z|x) - log p(z)."""
-        labels = self._labels(labels)
+        labels = self.check_labels(labels)
         mean, log_var = self.encoder(images, labels)
         z = mean + (0.5 * log_var).exp() * self._noise(*mean.shape, generator=generator)
         reconstruction = self.reconstruction_log_prob(self.decoder(z, labels), images)
@@ -146,7 +134,7 @@ class VariationalModule(GenerativeModule):
     ) -> Tensor:
         """The k-sample importance-weighted lower bound on log p(x) in nats, one value per image."""
         k = importance_samples or self.importance_samples
-        labels = self._labels(labels)
+        labels = self.check_labels(labels)
         mean, log_var = self.encoder(images, labels)
         n, d = mean.shape
         log_weights = []
@@ -183,9 +171,8 @@ class VariationalModule(GenerativeModule):
             return self.beta
         return self.beta * min(1.0, self.global_step / self.kl_warmup_steps)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        images, labels = batch
-        terms = self.elbo(images, labels)
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        terms = self.elbo(batch.images, batch.labels)
         weight = self.kl_weight()
         loss = (-terms["reconstruction"] + weight * terms["kl"]).mean()
         self.log_dict(
@@ -197,6 +184,7 @@ class VariationalModule(GenerativeModule):
                 "train/kl_weight": torch.tensor(weight),
             },
             prog_bar=True,
+            batch_size=len(batch),
         )
         return loss
 
@@ -204,13 +192,10 @@ class VariationalModule(GenerativeModule):
     def sample(self, n: int, *, condition: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Decoder means of z ~ N(0, I) (the usual way to show VAE samples). CVAE: ``condition`` labels, by default
         every class in turn."""
-        if not self.conditional:
-            reject_condition(self, condition)
-        elif condition is None:
-            condition = torch.arange(n) % self.num_classes
+        labels = self.sampling_labels(n, condition)
         z = self.randn(n, self.latent_dim, generator=generator)
         with evaluating(self):
-            return self.decode(z, condition)
+            return self.decode(z, labels)
 
     def reconstruct(self, images: Tensor, labels: Tensor | None = None) -> Tensor:
         """Decoder mean at the posterior mean: the reconstruction grid callback calls this."""
