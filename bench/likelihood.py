@@ -72,7 +72,9 @@ def run(name: str, minutes: float, iwae_k: int, iwae_images: int, extra: list[st
         torch.manual_seed(0)
         row["elbo_nats"] = held_out_nll(model, loader, importance_samples=1)["val/nll_nats"]
         row["iwae100_nats"] = held_out_nll(model, loader, importance_samples=100)["val/nll_nats"]
-        subset = torch.utils.data.DataLoader(torch.utils.data.Subset(datamodule.val_set, range(iwae_images)), batch_size=10)
+        subset = torch.utils.data.DataLoader(
+            torch.utils.data.Subset(datamodule.val_set, range(iwae_images)), batch_size=10, collate_fn=datamodule.collate
+        )
         row["nll_nats"] = held_out_nll(model, subset, importance_samples=iwae_k)["val/nll_nats"]
         row["nll_note"] = (f"IWAE k={iwae_k} on the first {iwae_images} images; on all 500: k=100 "
                            f"{row['iwae100_nats']:.2f}, ELBO (k=1) {row['elbo_nats']:.2f}")

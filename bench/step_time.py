@@ -62,11 +62,12 @@ def plain_step_time(cfg, datamodule, steps: int, warmup: int, device: str) -> fl
     torch.manual_seed(0)
     model = instantiate(cfg.model).to(device)
     G, D = model.generator, model.discriminator
-    d_opt, g_opt = cfg.model.discriminator_optimizer, cfg.model.generator_optimizer
+    d_opt, g_opt = cfg.model.optimizer.discriminator, cfg.model.optimizer.generator
     d_opt = torch.optim.Adam(D.parameters(), lr=d_opt.lr, betas=tuple(d_opt.betas))
     g_opt = torch.optim.Adam(G.parameters(), lr=g_opt.lr, betas=tuple(g_opt.betas))
     start = 0.0
-    for i, (real, _) in enumerate(datamodule.train_dataloader()):
+    for i, batch in enumerate(datamodule.train_dataloader()):
+        real = batch.images
         if i == warmup:
             start = time.perf_counter()
         if i == warmup + steps:

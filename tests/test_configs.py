@@ -34,7 +34,7 @@ def test_experiments_compose(tmp_path: Path, experiment: str):
 def test_dcgan_celeba64_has_paper_settings(tmp_path: Path):
     cfg = compose_config(tmp_path, ["experiment=dcgan_celeba64"])
     assert cfg.data.batch_size == 128 and cfg.data.image_size == 64
-    for opt in (cfg.model.generator_optimizer, cfg.model.discriminator_optimizer):
+    for opt in (cfg.model.optimizer.generator, cfg.model.optimizer.discriminator):
         assert opt._target_ == "torch.optim.Adam" and opt.lr == 2e-4 and list(opt.betas) == [0.5, 0.999]
     module = instantiate(cfg.model)
     conv = next(m for m in module.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d))

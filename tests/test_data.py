@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from conftest import compose_config
+from genlab.data.batch import Batch
 from genlab.data.mnist5k import load_mnist5k
 
 
@@ -26,10 +27,17 @@ def first_batch(dm):
     return next(iter(dm.train_dataloader()))
 
 
-def assert_contract(images: torch.Tensor, labels: torch.Tensor, channels: int, size: int):
-    assert images.dtype == torch.float32 and labels.dtype == torch.int64
-    assert images.shape[1:] == (channels, size, size)
+def assert_contract(batch: Batch, channels: int, size: int, labelled: bool = True):
+    """A Batch of float images in [-1, 1] at the data's size; int64 labels for labelled data, none otherwise."""
+    assert isinstance(batch, Batch) and batch.source is None
+    images = batch.images
+    assert images.dtype == torch.float32 and images.shape[1:] == (channels, size, size)
     assert images.min() >= -1 and images.max() <= 1
+    if labelled:
+        assert batch.labels.dtype == torch.int64 and batch.labels.shape == (len(images),)
+        assert 0 <= batch.labels.min() and batch.labels.max() < 10
+    else:
+        assert batch.labels is None
 
 
 def write_idx(root: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
@@ -48,7 +56,7 @@ def test_mnist_family_reads_idx_files(tmp_path: Path, data: str, folder: str):
     dm = datamodule(tmp_path, data, "data.batch_size=4")
     assert (len(dm.train_set), len(dm.val_set)) == (20, 6)
     image, label = dm.train_set[0]
-    assert_contract(image[None], torch.tensor([label]), 1, 32)
+    assert_contract(dm.batch_of(dm.train_set, [0]), 1, 32)
     assert label == 0 and torch.all(image == -1)
     assert dm.num_classes == 10
 
@@ -73,8 +81,7 @@ def test_cifar10_reads_python_pickles(tmp_path: Path):
     image, label = dm.train_set[0]
     assert label == 7
     assert torch.allclose(image[0], torch.ones(32, 32)) and torch.allclose(image[1:], -torch.ones(2, 32, 32))
-    images, labels = first_batch(dm)
-    assert_contract(images, labels, 3, 32)
+    assert_contract(first_batch(dm), 3, 32)
 
 
 def write_celeba(root: Path, n: int = 8) -> None:
@@ -104,8 +111,7 @@ def test_celeba_reads_text_files_and_jpegs(tmp_path: Path, point_at_celeba_folde
     image, label = dm.train_set[1]
     assert label == -1 and image.shape == (3, 64, 64)
     assert torch.allclose(image, torch.full_like(image, 30 / 127.5 - 1), atol=0.03)  # JPEG of a flat grey 30
-    images, labels = first_batch(dm)
-    assert_contract(images, labels, 3, 64)
+    assert_contract(first_batch(dm), 3, 64, labelled=False)
 
 
 @pytest.mark.parametrize("data,names", [("mnist", "train-images-idx3-ubyte"), ("cifar10", "cifar-10-batches-py"), ("celeba", "img_align_celeba")])
@@ -153,8 +159,9 @@ def test_mnist5k_is_the_real_embedded_digits(tmp_path: Path):
     assert torch.equal(torch.bincount(labels), torch.full((10,), 500))
     dm = datamodule(tmp_path, "mnist5k")
     assert (len(dm.train_set), len(dm.val_set)) == (4500, 500)
-    images, labels = first_batch(dm)
-    assert_contract(images, labels, 1, 32)
+    batch = first_batch(dm)
+    assert_contract(batch, 1, 32)
+    images = batch.images
     # digits: mostly background (-1) with some bright strokes
     assert (images < -0.9).float().mean() > 0.6 and images.max() > 0.9
 

@@ -12,7 +12,9 @@ from hydra.utils import instantiate
 
 from conftest import FAST, FAST_TRAINER, SMALL_DCGAN, compose_config
 from genlab import losses
+from genlab.data.batch import Batch
 from genlab.models import AdversarialModule
+from genlab.models.adversarial import Latent
 from genlab.models.averaging import ParameterAverage
 from genlab.nets import MinibatchDiscrimination, ToyMLPDiscriminator, ToyMLPGenerator
 from genlab.run import check_model_fits_data, train
@@ -21,13 +23,22 @@ LOSS_PRESETS = ["wgan", "wgan_gp", "lsgan", "hinge_gan"]  # named after a loss: 
 TINY_TOY = ["model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]", "data.num_points=1000"]
 
 
+def d_loss(module: AdversarialModule, real: torch.Tensor, fake: torch.Tensor):
+    """The discriminator objective on a real batch and fakes (the latent is not read by unconditional schemes)."""
+    return module.discriminator_objective(Batch(real), fake, Latent(torch.zeros(len(fake), module.latent_dim)))
+
+
+def g_loss(module: AdversarialModule, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return module.generator_objective(Batch(real), fake, Latent(torch.zeros(len(fake), module.latent_dim)))[0]
+
+
 def toy_module(**switches) -> AdversarialModule:
     torch.manual_seed(0)
     return AdversarialModule(
         generator=ToyMLPGenerator(latent_dim=2, dim=2, hidden=(8, 8)),
         discriminator=ToyMLPDiscriminator(dim=2, hidden=(8, 8), maxout_pieces=2),
-        generator_optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
-        discriminator_optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+        optimizer={"generator": functools.partial(torch.optim.Adam, lr=1e-3),
+                   "discriminator": functools.partial(torch.optim.Adam, lr=1e-3)},
         loss={"discriminator": losses.binary_cross_entropy_discriminator_loss, "generator": losses.non_saturating_generator_loss},
         **switches,
     )
@@ -49,7 +60,7 @@ def test_loss_presets_build_image_nets_on_images_and_toy_nets_on_points(tmp_path
 def test_wgan_has_the_paper_settings(tmp_path: Path):
     cfg = compose_config(tmp_path, ["model=wgan", *SMALL_DCGAN])
     assert cfg.model.n_critic == 5 and cfg.model.weight_clip == 0.01
-    for opt in (cfg.model.generator_optimizer, cfg.model.discriminator_optimizer):
+    for opt in (cfg.model.optimizer.generator, cfg.model.optimizer.discriminator):
         assert opt._target_ == "torch.optim.RMSprop" and opt.lr == 5e-5
     assert instantiate(cfg.model).discriminator_loss.func is losses.wasserstein_discriminator_loss
 
@@ -59,7 +70,7 @@ def test_wgan_gp_has_the_paper_settings_and_no_batchnorm_in_the_critic(tmp_path:
     cfg = compose_config(tmp_path, ["model=wgan_gp", f"data={data}", *(SMALL_DCGAN if data == "mnist5k" else [])])
     assert cfg.model.n_critic == 5 and cfg.model.weight_clip is None
     assert cfg.model.penalties.gradient_penalty.weight == 10.0
-    for opt in (cfg.model.generator_optimizer, cfg.model.discriminator_optimizer):
+    for opt in (cfg.model.optimizer.generator, cfg.model.optimizer.discriminator):
         assert opt._target_ == "torch.optim.Adam" and opt.lr == 1e-4 and list(opt.betas) == [0.0, 0.9]
     module = instantiate(cfg.model)
     norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
@@ -110,8 +121,8 @@ def test_label_smoothing_is_refused_by_losses_without_a_probability_target(tmp_p
 def test_penalties_are_added_to_the_discriminator_loss_and_logged():
     plain, penalised = toy_module(), toy_module(penalties={"r1": functools.partial(losses.r1_penalty, weight=10.0)})
     real, fake = torch.randn(6, 2), torch.randn(6, 2)
-    loss, _ = plain.discriminator_objective(real, fake)
-    loss_with, logs = penalised.discriminator_objective(real, fake)
+    loss, _ = d_loss(plain, real, fake)
+    loss_with, logs = d_loss(penalised, real, fake)
     expected = losses.r1_penalty(penalised.discriminator, real, fake, weight=10.0)
     assert torch.isclose(loss_with - loss, expected) and torch.isclose(logs["penalty/r1"], expected)
 
@@ -121,16 +132,20 @@ def test_feature_matching_replaces_the_generator_loss():
     real, fake = torch.randn(6, 2), torch.randn(6, 2)
     d = module.discriminator
     expected = ((d.features(real).mean(0) - d.features(fake).mean(0)) ** 2).sum()
-    assert torch.isclose(module.generator_objective(real, fake), expected)
-    assert not torch.isclose(toy_module().generator_objective(real, fake), expected)
+    assert torch.isclose(g_loss(module, real, fake), expected)
+    assert not torch.isclose(g_loss(toy_module(), real, fake), expected)
 
 
-def test_feature_matching_needs_discriminator_features():
-    with pytest.raises(ValueError, match="features"):
-        AdversarialModule(
-            generator=ToyMLPGenerator(2, 2, (4,)), discriminator=torch.nn.Linear(2, 1), generator_optimizer=None,
-            discriminator_optimizer=None, loss={"discriminator": None, "generator": None}, feature_matching=True,
-        )
+def test_nets_that_break_the_contract_fail_at_build_time_with_the_key_to_fix():
+    generator, discriminator = ToyMLPGenerator(2, 2, (4,)), ToyMLPDiscriminator(dim=2, hidden=(4,), maxout_pieces=2)
+    build = functools.partial(AdversarialModule, optimizer={"generator": None, "discriminator": None},
+                              loss={"discriminator": None, "generator": None})
+    with pytest.raises(TypeError, match=r"model.discriminator \(Linear\).*features"):
+        build(generator=generator, discriminator=torch.nn.Linear(2, 1))
+    with pytest.raises(TypeError, match=r"model.generator \(Linear\).*latent_dim"):
+        build(generator=torch.nn.Linear(2, 2), discriminator=discriminator)
+    with pytest.raises(ValueError, match=r"model.optimizer needs both.*'generator'"):
+        AdversarialModule(generator, discriminator, optimizer={"discriminator": None}, loss={"discriminator": None, "generator": None})
 
 
 def test_historical_averaging_adds_weighted_distance_to_the_mean_of_past_parameters():
@@ -149,7 +164,7 @@ def test_historical_averaging_adds_weighted_distance_to_the_mean_of_past_paramet
     mean = [torch.stack(ps).mean(0) for ps in zip(*history)]
     distance = sum(((p - m) ** 2).sum() for p, m in zip(module.generator.parameters(), mean))
     real, fake = torch.randn(6, 2), torch.randn(6, 2)
-    assert torch.isclose(module.generator_objective(real, fake), plain.generator_objective(real, fake) + 0.5 * distance)
+    assert torch.isclose(g_loss(module, real, fake), g_loss(plain, real, fake) + 0.5 * distance)
 
 
 def test_minibatch_discrimination_matches_its_definition():

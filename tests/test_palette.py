@@ -11,12 +11,17 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from conftest import FAST, compose_config
+import genlab.data.palette as palette_module
 from genlab.coding import PaletteCoding
+from genlab.data.base import ImageDataModule
 from genlab.data.palette import (
     PaletteFormatError,
+    PaletteQuantizedDataModule,
     images_to_indices,
     indices_to_images,
     kmeans_palette,
+    nearest_color_indices,
+    palette_to_colors,
     read_colormap,
     read_pixel_colors,
     write_palette_files,
@@ -60,8 +65,10 @@ def test_round_trip_indices_images_indices_is_exact(tmp_path: Path, separator: s
         assert torch.equal(coding.encode(images)[:, 0], indices[subset.indices])
         assert torch.equal(images_to_indices(images, palette), indices[subset.indices])
         assert torch.equal(coding.decode(coding.encode(images)), images)
-    images, labels = next(iter(dm.train_dataloader()))
-    assert labels.dtype == torch.int64 and torch.all(labels == -1)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch.labels is None and batch.source is None  # unlabelled data: no -1 labels in the Batch
+    assert batch.images.shape == (min(dm.batch_size, len(dm.train_set)), 3, 20, 20)
+    assert torch.equal(coding.decode(coding.encode(batch.images)), batch.images)
     assert (len(dm.train_set), len(dm.val_set)) == (24, 6)
 
 
@@ -136,6 +143,97 @@ def test_folder_of_images_becomes_palette_images(tmp_path: Path):
     assert images.shape[1:] == (3, 20, 20)
     assert torch.equal(indices_to_images(images_to_indices(images, dm.palette), dm.palette), images)
     assert (len(dm.train_set), len(dm.val_set)) == (11, 1)
+
+
+def unchunked_nearest(images: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+    """The mapping as both callers wrote it before it was shared: one (N, H, W, K) distance tensor."""
+    return ((images.permute(0, 2, 3, 1)[..., None, :] - colors) ** 2).sum(-1).argmin(-1)
+
+
+def test_datamodule_and_coding_map_a_palette_image_identically_and_exactly_back(tmp_path: Path):
+    """The data yields images through the same mapping the coding decodes with: bit-identical images, the same
+    indices for any image (also off-palette ones, near ties included), exact round trips on both sides."""
+    indices, palette = write_pokemon(tmp_path / "pokemon", n=20, k=167, seed=3)
+    dm = pokemon(tmp_path, "data.val_fraction=0")
+    coding = PaletteCoding(167)
+    coding.adapt(dm)
+    assert torch.equal(coding.colors, palette_to_colors(palette))
+    data_images = torch.stack([dm.train_set[i][0] for i in range(len(dm.train_set))])
+    order = torch.tensor(dm.train_set.indices)
+    coded_images = coding.decode(indices[order][:, None])
+    assert torch.equal(data_images, coded_images)
+    assert torch.equal(indices_to_images(indices[order], palette), coded_images)
+    assert torch.equal(coding.encode(data_images)[:, 0], indices[order])
+    assert torch.equal(images_to_indices(data_images, palette), indices[order])
+    # off-palette pixels: random colours and midpoints between two palette colours (ties to the lower index)
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.rand(4, 3, 20, 20, generator=generator) * 2 - 1
+    colors = palette_to_colors(palette)
+    pairs = torch.randint(167, (2, 4, 20, 20), generator=generator)
+    midpoints = ((colors[pairs[0]] + colors[pairs[1]]) / 2).permute(0, 3, 1, 2)
+    for images in (noise, midpoints):
+        expected = unchunked_nearest(images, colors)
+        assert torch.equal(coding.encode(images)[:, 0], expected)
+        assert torch.equal(images_to_indices(images, palette), expected)
+    # the quantising datamodule quantises with the same mapping: a palette image is a fixed point of it
+    class PaletteImages(ImageDataModule):
+        def build_datasets(self):
+            return dm.train_set, dm.train_set
+
+    quantised = PaletteQuantizedDataModule(PaletteImages(3, 20, 0), num_colors=167)
+    quantised.setup("fit")
+    assert torch.equal(torch.unique(quantised.palette, dim=0), torch.unique(palette, dim=0))  # k-means: same colours
+    assert torch.equal(quantised.train_set.tensors[0], data_images)
+
+
+@pytest.mark.parametrize("budget", [1, 3 * 167, 3 * 167 * 7 + 5, 2**30])
+def test_chunked_nearest_colour_search_gives_the_unchunked_indices(budget: int):
+    generator = torch.Generator().manual_seed(1)
+    colors = palette_to_colors(random_palette(167, seed=1))
+    images = torch.rand(3, 3, 5, 7, generator=generator) * 2 - 1  # 105 pixels: chunks cross image boundaries
+    images[0, :, 0, 0] = colors[5]
+    found = nearest_color_indices(images, colors, budget=budget)
+    assert found.shape == (3, 5, 7) and found.dtype == torch.long and found[0, 0, 0] == 5
+    assert torch.equal(found, unchunked_nearest(images, colors))
+
+
+def largest_allocation(fn) -> int:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    return max(event.cpu_memory_usage for event in prof.events())
+
+
+def test_nearest_colour_search_memory_is_bounded_for_the_coding_and_the_datamodule(monkeypatch):
+    """Both callers go through the budget: with a small one, no allocation comes near the (N, H, W, K, 3)
+    difference tensor a one-pass search would build (here 167 x the image itself)."""
+    palette = random_palette(167, seed=2)
+    images = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    one_pass = images.numel() * 167 * 4
+    assert largest_allocation(lambda: unchunked_nearest(images, palette_to_colors(palette))) >= one_pass
+    monkeypatch.setattr(palette_module, "NEAREST_COLOR_BUDGET", 2**14)
+    coding = PaletteCoding(167)
+    coding.set_palette(palette)
+    bound = max(images.numel() * 8, 2**14 * 4)  # the flattened pixels / the int64 indices, or one chunk
+    assert largest_allocation(lambda: coding.encode(images)) <= bound
+    assert largest_allocation(lambda: images_to_indices(images, palette)) <= bound
+
+
+def test_palette_coding_errors_are_unchanged():
+    coding = PaletteCoding(4)
+    with pytest.raises(RuntimeError, match="the palette is not set yet"):
+        coding.encode(torch.zeros(1, 3, 2, 2))
+    with pytest.raises(RuntimeError, match="the palette is not set yet"):
+        coding.decode(torch.zeros(1, 1, 2, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"built for a 4-colour palette but the data has 5 colours; set data.num_colors=5"):
+        coding.set_palette(random_palette(5))
+    assert not coding.ready
+    with pytest.raises(ValueError, match="has no palette"):
+        coding.adapt(object())
+    coding.set_palette(random_palette(4))
+    with pytest.raises(ValueError, match=r"palette coding needs RGB images \(3 channels\), got 1\."):
+        coding.encode(torch.zeros(1, 1, 2, 2))
 
 
 def test_pixelrnn_trains_on_pokemon_and_draws_palette_samples_and_completions(tmp_path: Path):

@@ -37,7 +37,8 @@ def test_grid25_modes_are_the_5x5_grid_with_spacing_2(tmp_path: Path):
 def test_batches_are_points_with_their_mode_index():
     dm = RingDataModule(num_points=2000, batch_size=100, seed=1)
     dm.setup()
-    points, labels = next(iter(dm.train_dataloader()))
+    batch = next(iter(dm.train_dataloader()))
+    points, labels = batch.images, batch.labels
     assert points.shape == (100, 2) and points.dtype == torch.float32 and labels.dtype == torch.int64
     assert torch.equal(torch.cdist(points, dm.centers).argmin(1), labels)
     all_points, all_labels = dm.train_set.tensors

@@ -81,7 +81,7 @@ def test_short_training_lowers_held_out_nll(trained_vae):
 @pytest.mark.slow
 def test_iwae_bound_tightens_with_k_on_a_trained_model(trained_vae):
     vae, datamodule, _, _ = trained_vae
-    images, _ = next(iter(datamodule.val_dataloader()))
+    images = next(iter(datamodule.val_dataloader())).images
     bounds = []
     for k in (1, 5, 50):
         torch.manual_seed(0)
@@ -101,7 +101,7 @@ def test_sampling_contract_and_reconstruction(trained_vae):
     assert all(torch.equal(before[k], v) for k, v in vae.state_dict().items())
     with pytest.raises(ValueError, match="unconditional"):
         vae.sample(2, condition=torch.zeros(2, dtype=torch.long))
-    images, _ = next(iter(datamodule.val_dataloader()))
+    images = next(iter(datamodule.val_dataloader())).images
     recon = vae.reconstruct(images)
     assert recon.shape == images.shape
     # a trained VAE reconstructs its input better than it matches other digits

@@ -1,0 +1,162 @@
+"""Every preset in conf/model/, the way a user runs it: its intended data, the default logger (W&B, offline because
+there is no login; not ``disabled``), the default callbacks and the default metrics, for a few batches. A new preset
+joins the matrix by existing (on MNIST-5k unless ``DATA`` says otherwise); ``SHRINK`` only makes nets smaller.
+
+Also the one sampling contract, over every preset: shape, range, determinism under a seed, conditions."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from conftest import CONF_DIR, SMALL_DCGAN, SMALL_GAN, compose_config
+from genlab.checkpoints import load_checkpoint
+from genlab.run import train
+
+PRESETS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+SMALL_AR = ["data.image_size=14", "callbacks.sample_grid.num_samples=4", "callbacks.completion_grid.num_images=2"]
+DATA = {  # presets made for other data than the default MNIST-5k digits
+    "toy_gan": ["data=ring8", "data.num_points=2000"],
+    **{name: ["data=mnist5k_binary", *SMALL_AR] for name in ("pixelcnn", "gated_pixelcnn", "cpixelcnn", "pixelrnn", "rowlstm")},
+}
+SHRINK = {
+    **{name: SMALL_DCGAN for name in ("dcgan", "lsgan", "hinge_gan", "wgan", "wgan_gp")},
+    "gan": SMALL_GAN,
+    "toy_gan": ["model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]"],
+    "vae": ["model.encoder.width=8"],
+    "cvae": ["model.encoder.width=8"],
+    **{name: ["model.net.hidden=8", "model.net.blocks=1"] for name in ("pixelcnn", "gated_pixelcnn", "cpixelcnn")},
+    "pixelrnn": ["model.net.hidden=16"],
+    "rowlstm": ["model.net.hidden=8", "model.net.layers=1"],
+}
+# What each capability writes: the callback's folder, and the W&B image key it logs.
+PICTURES = {
+    "samples": "samples/grid",
+    "traversals": "traversal",
+    "reconstructions": "reconstructions/grid",
+    "completions": "completion/grid",
+}
+
+
+def preset_overrides(name: str) -> list[str]:
+    return [f"model={name}", *DATA.get(name, []), *SHRINK.get(name, [])]
+
+
+def user_run(tmp_path: Path, name: str) -> list[str]:
+    """The defaults a user gets, shrunk in time only: 4 batches, one sample grid, metrics once at the end."""
+    return [
+        *preset_overrides(name),
+        "trainer.max_epochs=1",
+        "++trainer.limit_train_batches=4",
+        "trainer.accelerator=cpu",
+        "print_config=false",
+        "callbacks.sample_metrics.num_samples=200",
+        "callbacks.sample_metrics.batch_size=100",
+    ]
+
+
+def test_every_preset_is_in_the_matrix():
+    assert {"dcgan", "vae", "cvae", "pixelcnn", "toy_gan"} <= set(PRESETS)
+    assert set(DATA) | set(SHRINK) <= set(PRESETS), "the maps name presets that no longer exist"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_trains_on_the_defaults_a_user_gets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, name: str):
+    for key in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no W&B login: the default logger goes offline by itself
+    monkeypatch.setenv("NETRC", str(tmp_path / "home" / ".netrc"))
+    cfg = compose_config(tmp_path, user_run(tmp_path, name))
+    assert list(cfg.logger) == ["wandb"] and "sample_grid" in cfg.callbacks  # the defaults, not a test logger
+    metrics = train(cfg)
+
+    run = tmp_path / "run"
+    model = instantiate(cfg.model)
+    checkpoint = load_checkpoint(run / "checkpoints" / "last.ckpt")  # weights_only=True
+    model.load_state_dict(checkpoint["state_dict"])
+    assert checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"] == 4
+    assert all(torch.isfinite(torch.tensor(v)) for k, v in metrics.items() if k.startswith(("loss", "train")))
+
+    (wandb_run,) = (run / "wandb").glob("offline-run-*")
+    media = [p.relative_to(wandb_run / "files" / "media" / "images").as_posix() for p in (wandb_run / "files" / "media" / "images").rglob("*.png")]
+    expected = {"samples"}
+    if callable(getattr(model, "decode", None)):
+        expected |= {"traversals"}
+    if callable(getattr(model, "reconstruct", None)):
+        expected |= {"reconstructions"}
+    if callable(getattr(model, "complete", None)):
+        expected |= {"completions"}
+    for folder in expected:
+        assert list((run / folder).glob("*.png")), f"{name}: no {folder} PNG"
+        assert any(m.startswith(PICTURES[folder]) for m in media), f"{name}: {PICTURES[folder]} never reached W&B ({media})"
+    for folder in set(PICTURES) - expected:
+        assert not (run / folder).exists(), f"{name} has no capability for {folder} but wrote it"
+
+    if "sample_metrics" in cfg.callbacks and cfg.get("metrics") and name != "toy_gan":  # digits: the classifier metrics
+        assert 0 <= metrics["metrics/fid"] < 1e4 and 0 <= metrics["metrics/classes_covered"] <= 10
+    out = capsys.readouterr().out
+    assert "done" in out and str(run / "checkpoints") in out.replace("\n", "")
+
+
+# -- the sampling contract ---------------------------------------------------------------------------------------
+@pytest.fixture(params=PRESETS)
+def preset(request, tmp_path: Path):
+    cfg = compose_config(tmp_path, preset_overrides(request.param))
+    torch.manual_seed(0)
+    model = instantiate(cfg.model)
+    datamodule = instantiate(cfg.data)
+    if hasattr(model, "coding"):  # autoregressive models read their pixel coding (e.g. a palette) from the data
+        datamodule.setup("fit")
+        model.coding.adapt(datamodule)
+    return request.param, model, cfg
+
+
+def expected_shape(cfg, n: int) -> tuple[int, ...]:
+    if "dim" in cfg.data:
+        return (n, cfg.data.dim)
+    return (n, cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
+
+
+def test_samples_have_the_data_shape_and_range(preset):
+    name, model, cfg = preset
+    samples = model.sample(3, generator=torch.Generator().manual_seed(1))
+    assert samples.shape == expected_shape(cfg, 3), name
+    if samples.dim() == 4:
+        assert samples.min() >= -1 and samples.max() <= 1
+    assert not samples.requires_grad
+
+
+def test_a_seed_fixes_the_samples(preset):
+    name, model, _ = preset
+    a = model.sample(3, generator=torch.Generator().manual_seed(7))
+    b = model.sample(3, generator=torch.Generator().manual_seed(7))
+    c = model.sample(3, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c), name
+
+
+def test_sampling_leaves_the_model_state_and_mode_untouched(preset):
+    # Sampling mid-training (grids, metrics) must not move BatchNorm statistics or switch train/eval mode.
+    _, model, _ = preset
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.sample(4)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(m.training for m in model.modules())
+
+
+def test_conditions_are_refused_or_honoured_as_the_model_declares(preset):
+    name, model, _ = preset
+    labels = torch.tensor([1, 7])
+    if model.conditioning is None:
+        with pytest.raises(ValueError, match="unconditional"):
+            model.sample(2, condition=labels)
+        return
+    assert model.conditioning == "labels"
+    seed = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    same = model.sample(2, condition=labels, generator=seed())
+    assert torch.equal(same, model.sample(2, condition=labels, generator=seed()))
+    assert not torch.equal(same, model.sample(2, condition=torch.tensor([4, 2]), generator=seed())), name
+    with pytest.raises(ValueError, match="labels in 0..9"):
+        model.sample(2, condition=torch.tensor([1, 10]))
