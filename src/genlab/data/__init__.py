@@ -1,8 +1,11 @@
-"""LightningDataModules. Image datamodules yield ``(images, labels)``: float images in [-1, 1], NCHW, int64 labels
-(-1 where a dataset has none), and expose ``channels``, ``image_size`` and ``num_classes``. Point datamodules
-(``toy.py``) yield ``(points (N, dim), mode labels)`` and expose ``dim``, ``num_classes``, ``centers``, ``std``."""
+"""LightningDataModules. Every datamodule yields a :class:`~genlab.data.batch.Batch` (``images``: what the model
+should produce, float in [-1, 1], NCHW; ``labels``: int64 class ids, ``None`` where a dataset has none; ``source``:
+the input of a translation) and hands out seeded conditions (``conditions(n, conditioning, seed)``). Image
+datamodules expose ``channels``, ``image_size`` and ``num_classes``; point datamodules (``toy.py``) yield points
+(N, dim) as ``images`` with their mode index as ``labels`` and expose ``dim``, ``num_classes``, ``centers``, ``std``."""
 
 from genlab.data.base import ImageDataModule
+from genlab.data.batch import Batch, conditions_for
 from genlab.data.binary import BinaryMNIST5kDataModule
 from genlab.data.folder import ImageFolderDataModule
 from genlab.data.mnist5k import MNIST5kDataModule
@@ -11,6 +14,7 @@ from genlab.data.torchvision_sets import CelebADataModule, CIFAR10DataModule, Fa
 from genlab.data.toy import GaussianMixtureDataModule, GridDataModule, RingDataModule
 
 __all__ = [
+    "Batch",
     "BinaryMNIST5kDataModule",
     "CelebADataModule",
     "CIFAR10DataModule",
@@ -24,4 +28,5 @@ __all__ = [
     "PaletteQuantizedDataModule",
     "PokemonDataModule",
     "RingDataModule",
+    "conditions_for",
 ]
