@@ -100,7 +100,7 @@ def reference_log_prob(model: AutoregressiveModule, indices: torch.Tensor, label
             corrupted = indices.clone().view(n, channels, height * width)
             corrupted[:, :, t + 1 :] = torch.randint(model.coding.levels, corrupted[:, :, t + 1 :].shape, generator=generator)
             corrupted[:, c:, t] = torch.randint(model.coding.levels, corrupted[:, c:, t].shape, generator=generator)
-            logits = model.net(model.coding.embed(corrupted.view_as(indices)), model._labels(labels))
+            logits = model.net(model.coding.embed(corrupted.view_as(indices)), model.check_labels(labels))
             log_probs = torch.log_softmax(logits[:, :, c, i, j], dim=1)
             total += log_probs.gather(1, indices[:, c, i, j, None])[:, 0]
     return total

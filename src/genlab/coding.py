@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab.data.palette import colors_to_images, nearest_color_indices, palette_to_colors
+
 
 class UniformCoding(nn.Module):
     def __init__(self, channels: int, levels: int = 256):
@@ -63,7 +65,7 @@ class PaletteCoding(nn.Module):
                 f"the model was built for a {self.levels}-colour palette but the data has {tuple(palette.shape)[0]} "
                 f"colours; set data.num_colors={palette.shape[0]} (the model reads ${{data.num_colors}})."
             )
-        self.colors.copy_(palette.to(self.colors.device).float() / 255 * 2 - 1)
+        self.colors.copy_(palette_to_colors(palette.to(self.colors.device)))
 
     def adapt(self, datamodule) -> None:
         palette = getattr(datamodule, "palette", None)
@@ -81,18 +83,16 @@ class PaletteCoding(nn.Module):
                 "checkpoint); call model.coding.set_palette(colors) to use an untrained model."
             )
 
+    # encode/decode are the datamodules' mapping (genlab.data.palette) on this buffer, in the (N, 1, H, W) index layout
+    # of a one-channel coding: a palette image the data yields decodes back to itself bit for bit.
     def encode(self, images: Tensor) -> Tensor:
-        """Nearest palette colour per pixel (exact for images made of palette colours)."""
+        """Nearest palette colour per pixel (exact for images made of palette colours); memory bounded per call."""
         self._check()
-        if images.shape[1] != 3:
-            raise ValueError(f"palette coding needs RGB images (3 channels), got {images.shape[1]}.")
-        pixels = images.permute(0, 2, 3, 1)  # N H W 3
-        distances = ((pixels[..., None, :] - self.colors) ** 2).sum(-1)  # N H W K
-        return distances.argmin(-1)[:, None]
+        return nearest_color_indices(images, self.colors)[:, None]
 
     def decode(self, indices: Tensor) -> Tensor:
         self._check()
-        return self.colors[indices[:, 0]].permute(0, 3, 1, 2).contiguous()
+        return colors_to_images(indices[:, 0], self.colors)
 
     def embed(self, indices: Tensor) -> Tensor:
         return F.one_hot(indices[:, 0], self.levels).permute(0, 3, 1, 2).float()

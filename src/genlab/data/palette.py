@@ -7,7 +7,9 @@ On disk (``data=pokemon data.root=DIR``):
 
 The datamodules follow the data contract: they yield RGB images in [-1, 1] made only of palette colours (so GANs,
 VAEs, grids and metrics work unchanged) and expose ``palette`` (``(num_colors, 3)`` uint8), which the
-autoregressive models' palette coding reads to turn the images back into indices exactly.
+autoregressive models' palette coding reads to turn the images back into indices exactly. The mapping itself
+(uint8 palette -> colours in [-1, 1], indices -> images, images -> nearest-colour indices) lives here once and
+``genlab.coding.PaletteCoding`` calls it on its colour buffer.
 
 ``kmeans_palette`` + ``PaletteQuantizedDataModule`` turn any RGB image datamodule into palette images, e.g. the
 seed's recipe of 167 colours for 20x20 Pokémon sprites from the original 40x40 images (``data=folder_palette``).
@@ -104,16 +106,57 @@ def write_palette_files(indices: torch.Tensor, palette: torch.Tensor, root: str 
     return root
 
 
+# -- the one palette mapping -------------------------------------------------------------------------------------------
+# The datamodules (uint8 ``palette``) and ``genlab.coding.PaletteCoding`` (its float ``colors`` buffer, the same table
+# in [-1, 1], kept in the checkpoint) both map through the three functions below, so "the image the data yields" and
+# "the image the coding decodes" cannot drift apart and a palette image round-trips exactly on either side.
+
+# Elements of the (pixels, K, 3) difference tensor the nearest-colour search holds at once: 2**24 floats = 64 MiB
+# whatever the batch, image size or palette (a whole 256-image chunk of 32x32 CIFAR-10 pixels against 167 colours
+# would be 525 MiB, and the coding is handed whatever batch the caller has).
+NEAREST_COLOR_BUDGET = 2**24
+
+
+def palette_to_colors(palette: torch.Tensor) -> torch.Tensor:
+    """(K, 3) uint8 RGB -> (K, 3) float32 in [-1, 1]: the colour table both the data and the coding use."""
+    return palette.float() / 255 * 2 - 1
+
+
+def colors_to_images(indices: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) indices + (K, 3) colour table in [-1, 1] -> (N, 3, H, W) images (exactly the table's values)."""
+    return colors[indices].permute(0, 3, 1, 2).contiguous()
+
+
+def nearest_color_indices(images: torch.Tensor, colors: torch.Tensor, budget: int | None = None) -> torch.Tensor:
+    """(N, 3, H, W) images + (K, 3) colour table in [-1, 1] -> (N, H, W) index of the nearest colour.
+
+    Exact for images made of table colours (distance 0; ties go to the lowest index). Pixels are searched in chunks
+    of ``budget // (3 K)`` (``budget``: :data:`NEAREST_COLOR_BUDGET` when not given, read at call time) so memory
+    stays bounded for any batch; each pixel's distances are computed exactly as in one pass, so the chunking never
+    changes an index.
+    """
+    if images.dim() != 4 or images.shape[1] != 3:
+        got = images.shape[1] if images.dim() == 4 else f"a tensor of shape {tuple(images.shape)}"
+        raise ValueError(f"palette coding needs RGB images (3 channels), got {got}.")
+    n, _, height, width = images.shape
+    pixels = images.permute(0, 2, 3, 1).reshape(-1, 3)  # (N H W, 3)
+    budget = NEAREST_COLOR_BUDGET if budget is None else budget
+    step = max(1, budget // (3 * max(1, len(colors))))
+    indices = torch.empty(len(pixels), dtype=torch.long, device=images.device)
+    for start in range(0, len(pixels), step):
+        chunk = pixels[start : start + step]
+        indices[start : start + step] = ((chunk[:, None, :] - colors) ** 2).sum(-1).argmin(-1)
+    return indices.view(n, height, width)
+
+
 def indices_to_images(indices: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
     """(N, H, W) indices + (K, 3) uint8 palette -> (N, 3, H, W) float RGB in [-1, 1]."""
-    return (palette.float() / 255 * 2 - 1)[indices].permute(0, 3, 1, 2).contiguous()
+    return colors_to_images(indices, palette_to_colors(palette))
 
 
 def images_to_indices(images: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) images in [-1, 1] -> (N, H, W) index of the nearest palette colour (exact for palette images)."""
-    colors = palette.float() / 255 * 2 - 1
-    pixels = images.permute(0, 2, 3, 1)
-    return ((pixels[..., None, :] - colors) ** 2).sum(-1).argmin(-1)
+    return nearest_color_indices(images, palette_to_colors(palette.to(images.device)))
 
 
 def kmeans_palette(
@@ -233,8 +276,9 @@ class PaletteQuantizedDataModule(ImageDataModule):
         pixels = train_images.permute(0, 2, 3, 1).reshape(-1, 3)
         self.palette = kmeans_palette(pixels, self.num_colors, self.iterations, self.max_pixels, self.seed)
 
-        def quantise(images: torch.Tensor) -> torch.Tensor:
-            chunks = [indices_to_images(images_to_indices(c, self.palette), self.palette) for c in images.split(256)]
-            return torch.cat(chunks)
+        colors = palette_to_colors(self.palette)
+
+        def quantise(images: torch.Tensor) -> torch.Tensor:  # nearest_color_indices bounds its own memory
+            return colors_to_images(nearest_color_indices(images, colors), colors)
 
         return TensorDataset(quantise(train_images), train_labels), TensorDataset(quantise(val_images), val_labels)
