@@ -233,7 +233,7 @@ def test_short_training_lowers_held_out_nll(tmp_path: Path, model: str):
     cfg = compose_config(
         tmp_path,
         [f"model={model}", "data=mnist5k_binary", "data.image_size=14", *SMALL_AR[model], "model.optimizer.lr=3e-3",
-         "trainer.max_epochs=1", "+trainer.max_steps=20", "trainer.accelerator=cpu", "++trainer.enable_progress_bar=false",
+         "trainer.max_epochs=1", "trainer.max_steps=20", "trainer.accelerator=cpu", "++trainer.enable_progress_bar=false",
          "++trainer.enable_model_summary=false", "logger=none", "callbacks=none", "print_config=false"],
     )
     torch.manual_seed(0)

@@ -19,7 +19,7 @@ TINY_RUN = [
     "model.generator.width=8",
     "model.discriminator.width=8",
     "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=4",
+    "trainer.limit_train_batches=4",
     "trainer.log_every_n_steps=1",
     "print_config=false",
     "logger=csv",
@@ -119,7 +119,7 @@ def test_complete_mode_writes_a_completion_grid_that_keeps_the_given_pixels(tmp_
     cwd.mkdir()
     result = run_script(
         "train.py",
-        ["model=pixelrnn", "data=mnist5k_binary", "model.net.hidden=16", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
+        ["model=pixelrnn", "data=mnist5k_binary", "model.net.hidden=16", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
          "print_config=false", "logger=none", "callbacks.sample_grid.num_samples=2", "callbacks.model_checkpoint.every_n_epochs=1"],
         cwd,
     )

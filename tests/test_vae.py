@@ -55,7 +55,7 @@ def test_iwae_with_one_sample_is_the_elbo(tmp_path: Path):
 def trained_vae(tmp_path_factory):
     """A VAE after 60 Adam steps on binarised MNIST-5k, with the held-out NLL (IWAE k=10) before and after."""
     tmp_path = tmp_path_factory.mktemp("vae")
-    cfg, vae = make_vae(tmp_path, "model.optimizer.lr=2e-3", "trainer.max_epochs=1", "+trainer.max_steps=60",
+    cfg, vae = make_vae(tmp_path, "model.optimizer.lr=2e-3", "trainer.max_epochs=1", "trainer.max_steps=60",
                         "trainer.accelerator=cpu", "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false")
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
