@@ -28,7 +28,7 @@ TINY_RUN = [
     "callbacks.model_checkpoint.every_n_epochs=1",
     "callbacks.sample_metrics.every_n_steps=2",  # metrics (the default metrics=mnist) after batches 2 and 4
 ]
-METRIC_KEYS = {"fid", "kid", "kid_std", "pr_precision", "pr_recall", "pr_f_score", "classes_covered", "classes_kl_uniform"}
+METRIC_KEYS = {"fid", "kid", "kid_std", "is", "is_std", "is_real", "pr_precision", "pr_recall", "pr_f_score", "classes_covered", "classes_kl_uniform"}
 
 
 @pytest.fixture(scope="module")

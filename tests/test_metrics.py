@@ -1,6 +1,11 @@
 """Sample-quality metrics: closed forms, known cases, the shipped MNIST classifier, the Inception weights path."""
 
+import ast
+import csv
+import gc
+import logging
 import math
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +16,16 @@ from hydra.utils import instantiate
 from torch.utils.data import Subset
 
 from torchmetrics.image.fid import _compute_fid
+from torchmetrics.image.inception import InceptionScore as TorchmetricsInceptionScore
 
-from conftest import compose_config
+from conftest import compose_config, run_script
 from genlab.data import MNIST5kDataModule, RingDataModule
 from genlab.metrics import (
     INCEPTION_WEIGHTS_FILE,
     INCEPTION_WEIGHTS_URL,
     ClassCoverage,
     FrechetDistance,
+    InceptionScore,
     InceptionWeightsUnavailable,
     KernelDistance,
     PrecisionRecall,
@@ -30,12 +37,21 @@ from genlab.metrics import (
     mnist_classifier,
     reference_features,
 )
-from genlab.evaluation import prepare_metrics
-from genlab.metrics.classifier import load_classifier_net
+from genlab.evaluation import flatten_result, prepare_metrics
+from genlab.metrics import classifier, extractors
+from genlab.metrics.classifier import default_weights_path, load_classifier_net
+from genlab.metrics.divergences import kl_to_uniform
+from genlab.metrics.feature_metrics import inception_score
+from genlab.metrics.modes import ModeCoverage
 from genlab.metrics.reference import subset_indices
+from test_eval import TINY_RUN
 
 # The shipped classifier's held-out accuracy on the 500 MNIST-5k digits it never saw (measured: see docs/evaluation.md).
 MIN_HELD_OUT_ACCURACY = 0.97
+# Its Inception Score of the 4500 MNIST-5k training digits, 10 splits: measured 7.92 (2026-12-01). Not near the
+# maximum 10: the classifier was trained with label smoothing 0.05, so even certain predictions keep ~0.2 nats of
+# entropy (exp(ln 10 - 0.23) = 7.9).
+MIN_REAL_IS = 7.5
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +166,51 @@ def test_class_coverage_of_real_digits_is_ten_of_ten_and_drops_with_missing_digi
     assert float(values["kl_uniform"]) == pytest.approx(math.log(10 / 3), abs=0.05)
 
 
+def test_extractor_factories_share_one_instance_per_weights_and_let_it_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The classifier factory lives with the classifier; extractors.py knows nothing of it (no import cycle).
+    assert mnist_classifier is classifier.mnist_classifier and mnist_classifier.__module__ == "genlab.metrics.classifier"
+    tree = ast.parse(Path(extractors.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not hasattr(extractors, "mnist_classifier") and not any(name.startswith("genlab") for name in imported), imported
+
+    weights = default_weights_path()
+    monkeypatch.chdir(weights.parent)
+    first = mnist_classifier(weights)
+    assert mnist_classifier(Path(weights.name)) is first, "the same file, spelt relative: one instance"
+    assert mnist_classifier(weights, min_reference_accuracy=0.5) is not first, "other options: another instance"
+    assert mnist_classifier(weights).weights == str(weights)
+
+    released = weakref.ref(first)
+    del first
+    gc.collect()
+    assert released() is None, "the registry must not keep an extractor alive that no metric holds"
+    assert isinstance(mnist_classifier(weights), classifier.MNISTClassifierFeatures)
+
+
+def test_kl_to_uniform_known_values_and_both_coverage_metrics_use_it():
+    assert float(kl_to_uniform(torch.tensor([5, 5, 5, 5]))) == pytest.approx(0.0, abs=1e-7)
+    assert float(kl_to_uniform(torch.tensor([0, 12, 0, 0, 0]))) == pytest.approx(math.log(5), rel=1e-6)
+    # p = (3/4, 1/4) against (1/2, 1/2): 3/4 ln(3/2) + 1/4 ln(1/2)
+    assert float(kl_to_uniform(torch.tensor([3, 1]))) == pytest.approx(0.75 * math.log(1.5) + 0.25 * math.log(0.5), rel=1e-6)
+    for bad in (torch.zeros(3, dtype=torch.long), torch.tensor([1, -1]), torch.ones(2, 2)):
+        with pytest.raises(ValueError, match="kl_to_uniform"):
+            kl_to_uniform(bad)
+
+    counts = torch.tensor([7, 0, 2, 1])
+    coverage = ClassCoverage(RawFeatures(4), feature="raw")
+    coverage.update(torch.eye(4)[torch.repeat_interleave(torch.arange(4), counts)])  # one-hot "logits" per class
+    mixture = ModeCoverage(centers=torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]]), std=0.1)
+    mixture.update(torch.tensor([[0.0, 0.0]] * 7 + [[0.0, 10.0]] * 2 + [[10.0, 10.0]]))
+    expected = float(kl_to_uniform(counts))
+    assert expected == pytest.approx(sum(c / 10 * math.log(c / 10 * 4) for c in (7, 2, 1)), rel=1e-6)
+    assert float(coverage.compute()["kl_uniform"]) == pytest.approx(expected, rel=1e-6)
+    assert float(mixture.compute()["reverse_kl"]) == pytest.approx(expected, rel=1e-6)
+    mixture.reset()
+    mixture.update(torch.tensor([[5.0, 5.0]]))  # no high-quality sample: scored as total collapse
+    assert float(mixture.compute()["reverse_kl"]) == pytest.approx(math.log(4), rel=1e-6)
+
+
 def test_classifier_fid_of_real_data_with_itself_is_zero_and_grows_with_noise(mnist5k: MNIST5kDataModule, tmp_path: Path):
     extractor = mnist_classifier()
     fid = FrechetDistance(extractor, feature="features", real_samples=1500, cache_dir=tmp_path)
@@ -173,6 +234,48 @@ def test_classifier_fid_of_real_data_with_itself_is_zero_and_grows_with_noise(mn
     assert all(a < b for a, b in zip(fids, fids[1:])), fids
     assert all(a < b for a, b in zip(kids[1:], kids[2:])), kids  # KID at sigma 0 and 0.1 are both ~0 (unbiased)
     assert fids[0] < 0.1 * fids[-1]
+
+
+def test_kid_with_fewer_samples_than_subset_size_uses_them_all_and_warns(mnist5k: MNIST5kDataModule, tmp_path: Path, caplog):
+    """eval.py num_samples=500 with the configured subset_size=1000 (it used to stop with a ValueError)."""
+    extractor = mnist_classifier()
+    configured = KernelDistance(extractor, feature="features", subsets=10, subset_size=1000, cache_dir=tmp_path)
+    explicit = KernelDistance(extractor, feature="features", subsets=10, subset_size=500, cache_dir=tmp_path)
+    configured.prepare(mnist5k), explicit.prepare(mnist5k)  # all 4500 training digits
+    samples, _ = stack(mnist5k.val_set)  # 500 "generated" samples
+    configured.update(samples), explicit.update(samples)
+
+    with caplog.at_level(logging.WARNING, logger="genlab.metrics.feature_metrics"):
+        torch.manual_seed(0)
+        mean, std = configured.compute()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "subset_size=1000" in warnings[0] and "subsets of 500" in warnings[0] and "num_samples" in warnings[0]
+    assert "metrics.real_samples" not in warnings[0], "4500 real images are enough: only num_samples is short"
+    assert math.isfinite(float(mean)) and abs(float(mean)) < 0.01  # real digits against real digits
+    torch.manual_seed(0)
+    assert torch.equal(torch.stack([mean, std]), torch.stack(explicit.compute()))
+    assert configured.subset_size == 1000, "the configured size is back for the next evaluation"
+
+    caplog.clear()
+    configured.reset()  # the callback's next evaluation with the same count: no second warning
+    configured.update(samples)
+    with caplog.at_level(logging.WARNING, logger="genlab.metrics.feature_metrics"):
+        configured.compute()
+        configured.update(stack(Subset(mnist5k.train_set, range(500)))[0])  # then 1000 samples: the configured size
+        torch.manual_seed(1)
+        at_1000 = configured.compute()
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    fresh = KernelDistance(extractor, feature="features", subsets=10, subset_size=1000, cache_dir=tmp_path)
+    fresh.prepare(mnist5k)
+    fresh.update(samples), fresh.update(stack(Subset(mnist5k.train_set, range(500)))[0])
+    torch.manual_seed(1)
+    assert torch.equal(torch.stack(at_1000), torch.stack(fresh.compute()))
+
+    configured.reset()
+    configured.update(samples[:1])
+    with pytest.raises(ValueError, match=r"at least 2 generated and 2 real images, but has 1 generated.*num_samples"):
+        configured.compute()
 
 
 def test_reference_cache_is_keyed_by_dataset_size_and_extractor(tmp_path: Path):
@@ -230,7 +333,7 @@ def test_default_metrics_skip_data_the_classifier_refuses_and_explicit_mnist_sto
         cfg = compose_config(tmp_path, [f"metrics={choice}", f"metrics.cache_dir={tmp_path}", "metrics.real_samples=1000"])
         callbacks[choice] = instantiate(cfg.callbacks.sample_metrics)
     assert callbacks["default"].on_unsupported_data == "skip" and callbacks["mnist"].on_unsupported_data == "error"
-    assert sorted(callbacks["default"].metrics) == ["classes", "fid", "kid", "pr"]
+    assert sorted(callbacks["default"].metrics) == ["classes", "fid", "is", "kid", "pr"]
 
     not_digits = InvertedMNIST5k(image_size=32)
     assert prepare_metrics(callbacks["default"].metrics, not_digits, "cpu", "skip") == {}  # python train.py data=cifar10
@@ -241,18 +344,67 @@ def test_default_metrics_skip_data_the_classifier_refuses_and_explicit_mnist_sto
     with pytest.raises(UnsupportedDataError, match=r"shape \(N, 1 or 3, H, W\).*\(250, 2\)"):
         prepare_metrics(callbacks["mnist"].metrics, points, "cpu", "error")
     kept = prepare_metrics(callbacks["default"].metrics, MNIST5kDataModule(image_size=32), "cpu", "skip")
-    assert sorted(kept) == ["classes", "fid", "kid", "pr"]
+    assert sorted(kept) == ["classes", "fid", "is", "kid", "pr"]
 
 
 def test_mnist_config_builds_metrics_that_share_one_classifier(tmp_path: Path):
     cfg = compose_config(tmp_path, ["metrics=mnist"])
     built = instantiate(cfg.metrics)
     metrics = metric_entries(built)
-    assert sorted(metrics) == ["classes", "fid", "kid", "pr"] and built["real_samples"] == 10000
+    assert sorted(metrics) == ["classes", "fid", "is", "kid", "pr"] and built["real_samples"] == 10000
+    assert metrics["is"].feature == "logits" and metrics["is"].splits == 10 and metrics["is"].real_samples == 10000
     extractors = {id(m.inception.extractor if hasattr(m, "inception") else m.classifier.extractor) for m in metrics.values()}
     assert len(extractors) == 1
     with pytest.raises(TypeError, match="metrics.oops"):
         metric_entries({"oops": torch.nn.Linear(1, 1)})
+
+
+# ------------------------------------------------------------------------------------------------ Inception Score
+@pytest.mark.filterwarnings("ignore:Metric `InceptionScore` will save all extracted features")
+def test_inception_score_is_torchmetrics_formula_with_known_extremes():
+    logits = torch.randn(1000, 10, generator=torch.Generator().manual_seed(0)) * 3
+    reference = TorchmetricsInceptionScore(feature=torch.nn.Identity(), splits=10)
+    reference.update(logits)
+    torch.manual_seed(0)
+    expected = reference.compute()
+    torch.manual_seed(0)
+    assert torch.allclose(torch.stack(inception_score(logits, 10)), torch.stack(expected), rtol=1e-5)
+
+    certain = 100.0 * torch.eye(10).repeat(100, 1)  # 10 balanced classes, each predicted with certainty
+    mean, std = inception_score(certain, splits=1)
+    assert float(mean) == pytest.approx(10.0, rel=1e-6) and math.isnan(float(std))  # the maximum, K; one split
+    assert float(inception_score(certain, splits=10)[0]) < 10.0  # random splits are not exactly balanced
+    assert float(inception_score(100.0 * torch.eye(10)[[3] * 200], splits=10)[0]) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="at least 10 images.*metrics.is.splits"):
+        inception_score(logits[:5], splits=10)
+
+
+@pytest.mark.filterwarnings("ignore:The ``compute`` method of metric InceptionScore was called before")
+def test_classifier_inception_score_of_real_digits_is_high_and_of_one_digit_near_one(mnist5k: MNIST5kDataModule, tmp_path: Path):
+    extractor = mnist_classifier()
+    extractor.reference_memo.clear()  # other tests of this process filled the in-memory layer: this one counts files
+    fid = FrechetDistance(extractor, feature="features", cache_dir=tmp_path)
+    score = InceptionScore(extractor, feature="logits", splits=10, cache_dir=tmp_path)
+    with pytest.raises(RuntimeError, match="before any update"):
+        score.compute()
+    shared = fid.prepare(mnist5k)
+    assert score.prepare(mnist5k) is shared, "IS's real images come from FID's reference pass, not a second one"
+    assert len(list((tmp_path / "reference_features").glob("*.pt"))) == 1
+    assert MIN_REAL_IS < score.real_score <= 10.0  # the 4500 training digits
+
+    images, labels = stack(mnist5k.train_set)
+    score.update(images)
+    torch.manual_seed(0)
+    values = score.compute()
+    assert set(values) == {"is", "std", "real"}
+    assert float(values["is"]) == pytest.approx(score.real_score, rel=0.02)  # the same images, another permutation
+    assert set(flatten_result("is", values)) == {"is", "is_std", "is_real"}  # metrics/is, metrics/is_std, metrics/is_real
+
+    for digit in (1, 7):  # a generator that draws one digit only
+        score.reset()  # keeps the real score
+        score.update(images[labels == digit])
+        values = score.compute()
+        assert 1.0 <= float(values["is"]) < 1.2 and float(values["real"]) == score.real_score
 
 
 # ------------------------------------------------------------------------------------------------ InceptionV3 path
@@ -280,7 +432,11 @@ def test_inception_metrics_load_local_weights_through_torch_fidelity(random_ince
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     path, state = random_inception_weights
-    cfg = compose_config(tmp_path, ["metrics=inception", f"metrics.inception_weights={path}", "metrics.kid.subset_size=3", "metrics.is.splits=2"])
+    cfg = compose_config(
+        tmp_path,
+        ["metrics=inception", f"metrics.inception_weights={path}", "metrics.kid.subset_size=3", "metrics.is.splits=2",
+         "metrics.real_samples=8", f"metrics.cache_dir={tmp_path}"],
+    )
     metrics = metric_entries(instantiate(cfg.metrics))
     assert sorted(metrics) == ["fid", "is", "kid", "pr"]
     extractor = metrics["fid"].extractor
@@ -304,9 +460,17 @@ def test_inception_metrics_load_local_weights_through_torch_fidelity(random_ince
     assert int(metrics["fid"].fake_features_num_samples) == 4 and int(metrics["fid"].real_features_num_samples) == 4
     assert torch.isfinite(metrics["fid"].fake_features_cov_sum).all() and metrics["fid"].fake_features_sum.abs().sum() > 0
     kid_mean, _ = metrics["kid"].compute()
-    is_mean, _ = metrics["is"].compute()
-    assert math.isfinite(float(kid_mean)) and math.isfinite(float(is_mean))
+    is_values = metrics["is"].compute()  # not prepared here: no real-data score
+    assert math.isfinite(float(kid_mean)) and math.isfinite(float(is_values["is"])) and set(is_values) == {"is", "std"}
     assert set(metrics["pr"].compute()) == {"precision", "recall", "f_score"}
+
+    # The real-data IS of metrics=inception reuses FID's reference pass and cache file (GPU-minutes for 10k images).
+    passes.clear()
+    datamodule = MNIST5kDataModule(image_size=32)
+    shared = metrics["fid"].prepare(datamodule)
+    assert metrics["is"].prepare(datamodule) is shared and len(passes) == 1, "one InceptionV3 pass over 8 real images"
+    assert set(shared.features) == {"2048", "logits_unbiased"} and len(list(tmp_path.rglob("*.pt"))) == 1
+    assert 1.0 <= metrics["is"].real_score <= 2.0 and set(metrics["is"].compute()) == {"is", "std", "real"}
 
 
 def test_inception_without_weights_offline_names_file_url_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -323,3 +487,21 @@ def test_inception_without_weights_offline_names_file_url_and_key(tmp_path: Path
 
     with pytest.raises(FileNotFoundError, match=r"metrics.inception_weights=.*no such file(.|\n)*" + INCEPTION_WEIGHTS_FILE):
         inception_v3(tmp_path / "nowhere.pth")
+
+
+# ------------------------------------------------------------------------------------------------ a real run
+@pytest.mark.slow
+def test_default_training_logs_inception_score_and_kid_at_500_samples(tmp_path: Path):
+    """``python train.py`` shrunk to four batches, with the default metrics and 500 samples per evaluation: IS and its
+    real-data score are logged, and KID (subset_size 1000 configured) falls back to 500 with a warning."""
+    result = run_script("train.py", [*TINY_RUN, "callbacks.sample_metrics.num_samples=500"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "KID: subset_size=1000" in result.stdout + result.stderr
+    (run,) = (tmp_path / "outputs" / "runs").iterdir()
+    with open(run / "csv" / "metrics.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("metrics/is")]
+    assert len(rows) == 2, "evaluations after batches 2 and 4"
+    for row in rows:
+        assert 1.0 <= float(row["metrics/is"]) <= 10.0 and float(row["metrics/is_std"]) >= 0
+        assert MIN_REAL_IS < float(row["metrics/is_real"]) <= 10.0 and math.isfinite(float(row["metrics/kid"]))
+    assert float(rows[0]["metrics/is_real"]) == float(rows[1]["metrics/is_real"])

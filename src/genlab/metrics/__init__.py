@@ -11,7 +11,9 @@ from pathlib import Path
 
 from torchmetrics import Metric
 
+from genlab.metrics.classifier import mnist_classifier
 from genlab.metrics.coverage import ClassCoverage
+from genlab.metrics.divergences import kl_to_uniform
 from genlab.metrics.extractors import (
     INCEPTION_WEIGHTS_FILE,
     INCEPTION_WEIGHTS_URL,
@@ -22,9 +24,16 @@ from genlab.metrics.extractors import (
     RawFeatures,
     UnsupportedDataError,
     inception_v3,
-    mnist_classifier,
+    shared_extractor,
 )
-from genlab.metrics.feature_metrics import FrechetDistance, InceptionScore, KernelDistance, PrecisionRecall, frechet_distance
+from genlab.metrics.feature_metrics import (
+    FrechetDistance,
+    InceptionScore,
+    KernelDistance,
+    PrecisionRecall,
+    frechet_distance,
+    inception_score,
+)
 from genlab.metrics.reference import ReferenceFeatures, default_cache_dir, reference_features
 
 SETTING_TYPES = (str, int, float, bool, Path, type(None))
@@ -61,8 +70,11 @@ __all__ = [
     "UnsupportedDataError",
     "default_cache_dir",
     "frechet_distance",
+    "inception_score",
     "inception_v3",
+    "kl_to_uniform",
     "metric_entries",
     "mnist_classifier",
     "reference_features",
+    "shared_extractor",
 ]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.metrics.extractors import FeatureExtractor, UnsupportedDataError
+from genlab.metrics.extractors import FeatureExtractor, UnsupportedDataError, shared_extractor
 
 ASSET_NAME = "mnist_classifier.pt"
 INPUT_SIZE = 32
@@ -129,3 +129,11 @@ class MNISTClassifierFeatures(FeatureExtractor):
                     "nothing. Use metrics=inception (a GPU is recommended) or metrics=none."
                 )
         return info
+
+
+def mnist_classifier(weights: str | Path | None = None, min_reference_accuracy: float = 0.9) -> MNISTClassifierFeatures:
+    """The shared MNIST classifier extractor (``"features"``, ``"logits"``) for ``weights`` (None: the weights
+    shipped in genlab): every ``metrics=mnist`` entry gets the same instance, so one forward pass per batch."""
+    return shared_extractor(
+        "mnist", weights, lambda: MNISTClassifierFeatures(weights, min_reference_accuracy=min_reference_accuracy), min_reference_accuracy
+    )

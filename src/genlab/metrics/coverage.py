@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from genlab.metrics.divergences import kl_to_uniform
 from genlab.metrics.extractors import FeatureExtractor
 from genlab.metrics.reference import reference_features
 
@@ -66,10 +67,8 @@ class ClassCoverage(Metric):
             raise RuntimeError("ClassCoverage.compute() before any update(): no samples were classified.")
         fractions = self.counts.double() / total
         covered = (self.counts.double() >= self.min_share * total / self.num_classes).sum()
-        present = fractions[fractions > 0]
-        kl_uniform = (present * (present * self.num_classes).log()).sum()
         return {
             "covered": covered.float(),
-            "kl_uniform": kl_uniform.float(),
+            "kl_uniform": kl_to_uniform(self.counts),
             **{f"fraction_{c}": fractions[c].float() for c in range(self.num_classes)},
         }

@@ -5,7 +5,8 @@ count and size it supports) to a dict of named feature tensors. Metrics never co
 holds a :meth:`FeatureExtractor.view` of a shared extractor, so
 
 * FID, KID, IS and precision/recall configured as separate entries use **one** network in memory (the factories
-  :func:`inception_v3` and :func:`mnist_classifier` return the same instance for the same weights), and
+  :func:`inception_v3` here and :func:`genlab.metrics.classifier.mnist_classifier` return the same instance for
+  the same weights, through :func:`shared_extractor`), and
 * one forward pass per batch: the extractor remembers its last input tensor, so the second metric fed the same
   batch gets the cached features instead of another InceptionV3 pass (about 0.2 s per image on our CPUs).
 """
@@ -13,6 +14,7 @@ holds a :meth:`FeatureExtractor.view` of a shared extractor, so
 import hashlib
 import pickle
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -193,31 +195,30 @@ def load_inception(weights: str | Path | None, features: list[str]) -> nn.Module
         ) from err
 
 
-# One instance per weights file, alive as long as some metric holds it.
+# One instance per (kind, weights file, options), alive as long as some metric holds it.
 _SHARED: "weakref.WeakValueDictionary[tuple, FeatureExtractor]" = weakref.WeakValueDictionary()
+
+
+def shared_extractor(kind: str, weights: str | Path | None, build: Callable[[], FeatureExtractor], *options) -> FeatureExtractor:
+    """The extractor of ``kind`` for ``weights`` that some metric already holds, else a new one from ``build()``.
+
+    Hydra instantiates every metric node's ``extractor`` separately; sharing here is what makes FID, KID, IS and
+    precision/recall of one config use one network and one forward pass per batch. The registry holds weak
+    references, so an extractor lives exactly as long as a metric uses it. ``weights`` is resolved to an absolute
+    path, so ``./w.pt`` and ``/abs/w.pt`` share; None means the extractor's default weights.
+    """
+    key = (kind, str(Path(weights).expanduser().resolve()) if weights else None, *options)
+    extractor = _SHARED.get(key)
+    if extractor is None:
+        extractor = build()
+        _SHARED[key] = extractor
+    return extractor
 
 
 def inception_v3(weights: str | Path | None = None) -> InceptionV3Features:
     """The shared InceptionV3 extractor (pool3 ``"2048"`` and ``"logits_unbiased"``) for ``weights`` (None: the
     torch.hub cache, downloading when online)."""
-    key = ("inception", str(Path(weights).expanduser().resolve()) if weights else None)
-    extractor = _SHARED.get(key)
-    if extractor is None:
-        extractor = InceptionV3Features(weights)
-        _SHARED[key] = extractor
-    return extractor
-
-
-def mnist_classifier(weights: str | Path | None = None, min_reference_accuracy: float = 0.9) -> FeatureExtractor:
-    """The shared MNIST classifier extractor (``"features"``, ``"logits"``); None: the weights shipped in genlab."""
-    from genlab.metrics.classifier import MNISTClassifierFeatures
-
-    key = ("mnist", str(Path(weights).expanduser().resolve()) if weights else None, min_reference_accuracy)
-    extractor = _SHARED.get(key)
-    if extractor is None:
-        extractor = MNISTClassifierFeatures(weights, min_reference_accuracy=min_reference_accuracy)
-        _SHARED[key] = extractor
-    return extractor
+    return shared_extractor("inception", weights, lambda: InceptionV3Features(weights))
 
 
 def to_uint8(images: Tensor) -> Tensor:

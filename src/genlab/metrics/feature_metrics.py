@@ -1,16 +1,19 @@
 """FID, KID, IS and precision/recall on the features of any :class:`FeatureExtractor`.
 
 FID, KID and IS are torchmetrics' own classes, given a :class:`FeatureView` as their custom ``feature`` module
-(their states, ``update``, ``reset`` and distributed sync; KID's and IS's ``compute``; FID's final matrix square
-root is :func:`frechet_distance`, see there why); precision/recall is torch-fidelity's k-NN manifold estimate
-(Kynkäänniemi et al. 2019) on the same features. What genlab adds:
+(their states, ``update``, ``reset`` and distributed sync; KID's ``compute``; FID's final matrix square root is
+:func:`frechet_distance` and IS's score :func:`inception_score`, see there why); precision/recall is
+torch-fidelity's k-NN manifold estimate (Kynkäänniemi et al. 2019) on the same features. What genlab adds:
 
 * ``update(samples)`` takes the sampling contract's images in [-1, 1] directly (``real=False`` by default);
 * ``prepare(datamodule)`` loads the real-data side from the reference-feature cache instead of feeding real
-  images through the network on every run (:mod:`genlab.metrics.reference`), and ``reset()`` keeps it;
+  images through the network on every run (:mod:`genlab.metrics.reference`), and ``reset()`` keeps it (for IS:
+  the real images' own score, reported next to the generated one);
 * errors that name the config key to change.
 """
 
+import logging
+import math
 import warnings
 from pathlib import Path
 
@@ -24,6 +27,8 @@ from torchmetrics.utilities import dim_zero_cat
 
 from genlab.metrics.extractors import FeatureExtractor
 from genlab.metrics.reference import ReferenceFeatures, reference_features
+
+log = logging.getLogger(__name__)
 
 
 def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> Tensor:
@@ -67,6 +72,7 @@ class ReferenceMixin:
         )
         self.load_reference(reference.features[self.feature])
         self.reference_info = reference.info
+        self._computed = None  # torchmetrics caches compute() until update()/reset(); new real data changes it
         return reference
 
     def load_reference(self, features: Tensor) -> None:
@@ -121,8 +127,10 @@ def _moments(total: Tensor, outer_total: Tensor, n: Tensor) -> tuple[Tensor, Ten
 
 
 class KernelDistance(ReferenceMixin, KernelInceptionDistance):
-    """Squared MMD with a cubic polynomial kernel (KID): unbiased, so usable at the small sample counts of in-training
-    evaluation. ``compute()`` returns torchmetrics' ``(mean, std)`` over ``subsets`` random subsets."""
+    """Squared MMD with a cubic polynomial kernel (KID, Bińkowski et al. 2018): unbiased, so usable at the small
+    sample counts of in-training evaluation. ``compute()`` returns torchmetrics' ``(mean, std)`` over ``subsets``
+    random subsets of ``subset_size`` images. With fewer images than that (``eval.py num_samples=500`` against
+    ``subset_size: 1000``) it scores subsets of all it has instead, and warns (see :meth:`compute`)."""
 
     def __init__(
         self,
@@ -141,6 +149,7 @@ class KernelDistance(ReferenceMixin, KernelInceptionDistance):
                 feature=extractor.view(feature), subsets=subsets, subset_size=subset_size, reset_real_features=False, normalize=False, **kwargs
             )
         self._init_reference(feature, real_samples, cache_dir, reference_batch_size)
+        self._fallbacks_reported: set[tuple[int, int]] = set()
 
     def update(self, images: Tensor, real: bool = False) -> None:
         super().update(images, real)
@@ -149,26 +158,115 @@ class KernelDistance(ReferenceMixin, KernelInceptionDistance):
         self.real_features = [features.to(self.device)]
 
     def compute(self) -> tuple[Tensor, Tensor]:
+        """torchmetrics' KID with ``subset_size`` lowered to ``min(generated, real)`` when fewer images exist.
+
+        KID is unbiased at any subset size (only its variance grows as subsets shrink), so a smaller run still gets
+        a valid number instead of an error at the end of a long evaluation. The lowered size is logged (once per
+        metric and size), since values at different subset sizes have different spreads, and only used for this
+        call: ``subset_size`` stays the configured one for the next, possibly larger, evaluation.
+        """
         if not self.real_features:
             raise self._missing_reference()
         n_real = sum(f.shape[0] for f in self.real_features)
         n_fake = sum(f.shape[0] for f in self.fake_features)
-        if min(n_real, n_fake) < self.subset_size:
+        usable = min(n_real, n_fake)
+        if usable < 2:
             raise ValueError(
-                f"KID draws subsets of subset_size={self.subset_size} images but has {n_fake} generated and {n_real} "
-                f"real ones. Raise num_samples (eval.py) / callbacks.sample_metrics.num_samples, or lower "
-                f"metrics.kid.subset_size."
+                f"KID needs at least 2 generated and 2 real images, but has {n_fake} generated and {n_real} real ones. "
+                f"Raise num_samples (eval.py) / callbacks.sample_metrics.num_samples, or metrics.real_samples."
             )
-        return super().compute()
+        if usable >= self.subset_size:
+            return super().compute()
+        configured = self.subset_size
+        raise_what = [
+            *(["num_samples (eval.py) / callbacks.sample_metrics.num_samples"] if n_fake < configured else []),
+            *(["metrics.real_samples (the training split has to hold that many)"] if n_real < configured else []),
+        ]
+        # Once per metric and size: the SampleMetrics callback computes every few hundred steps with the same count.
+        report = log.warning if (configured, usable) not in self._fallbacks_reported else log.debug
+        self._fallbacks_reported.add((configured, usable))
+        report(
+            f"KID: subset_size={configured} is configured but there are only {n_fake} generated and {n_real} real "
+            f"images, so this evaluation uses subsets of {usable} (KID stays unbiased; its spread grows). For "
+            f"subsets of {configured}, raise {' and '.join(raise_what)} to at least {configured}; "
+            f"metrics.kid.subset_size={usable} makes this size the configured one."
+        )
+        self.subset_size = usable
+        try:
+            return super().compute()
+        finally:
+            self.subset_size = configured
 
 
-class InceptionScore(_InceptionScore):
-    """torchmetrics' Inception Score on a shared extractor's logits; ``compute()`` returns ``(mean, std)``."""
+def inception_score(logits: Tensor, splits: int = 10, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Inception Score ``exp(E_x KL(p(y|x) || p(y)))`` (Salimans et al. 2016) of class ``logits`` (N, K): mean and
+    std over ``splits`` random, equal parts, p(y) being each part's mean prediction.
 
-    def __init__(self, extractor: FeatureExtractor, feature: str = "logits_unbiased", splits: int = 10, **kwargs):
+    The same computation as torchmetrics' ``InceptionScore.compute`` (random permutation, ``chunk``, unbiased std;
+    here in float64), as a function so that the generated score and the real-data score it is shown next to are
+    one formula; ``generator``
+    makes the permutation reproducible (None: the global RNG, as torchmetrics). 1 when every image gets the same
+    prediction, at most K for K balanced classes each predicted with certainty.
+    """
+    if logits.dim() != 2 or logits.shape[0] < splits:
+        raise ValueError(
+            f"The Inception Score over {splits} splits needs at least {splits} images' logits of shape (N, classes); "
+            f"got shape {tuple(logits.shape)}. Raise num_samples or lower metrics.is.splits."
+        )
+    order = torch.randperm(logits.shape[0], generator=generator).to(logits.device)
+    log_prob = logits[order].double().log_softmax(dim=1)
+    scores = []
+    for part in log_prob.chunk(splits, dim=0):
+        log_marginal = part.exp().mean(dim=0, keepdim=True).log()
+        scores.append((part.exp() * (part - log_marginal)).sum(dim=1).mean().exp())
+    scores = torch.stack(scores)
+    spread = scores.std() if splits > 1 else torch.tensor(math.nan, device=scores.device)  # one split: no spread
+    return scores.mean().float(), spread.float()
+
+
+class InceptionScore(ReferenceMixin, _InceptionScore):
+    """Inception Score (Salimans et al. 2016) of a shared extractor's logits: InceptionV3's ``"logits_unbiased"``
+    (the usual IS), or the MNIST classifier's ``"logits"`` ("classifier IS", at most 10 for 10 digits).
+
+    IS needs no real data, but a bare number is hard to read: its scale depends on the classifier and on the data
+    (how many classes the real images spread over, how confidently they are recognised). So :meth:`prepare` also
+    scores the real training images (through the shared reference-feature cache: no extra pass over the images
+    when FID/KID prepared on the same data), and ``compute()`` returns
+    ``{"is": mean, "std": std, "real": real images' mean}`` (``metrics/is``, ``metrics/is_std``,
+    ``metrics/is_real``); without :meth:`prepare`, ``{"is": mean, "std": std}``. Both use the same number of
+    splits; the real score's permutation is seeded, so it is a fixed number per dataset.
+    """
+
+    real_score: float | None = None
+
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        feature: str = "logits_unbiased",
+        splits: int = 10,
+        real_samples: int | None = 10000,
+        cache_dir: str | Path | None = None,
+        reference_batch_size: int = 250,
+        **kwargs,
+    ):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
             super().__init__(feature=extractor.view(feature), splits=splits, normalize=False, **kwargs)
+        self._init_reference(feature, real_samples, cache_dir, reference_batch_size)
+
+    def load_reference(self, features: Tensor) -> None:
+        """The real images' score from their logits, computed once here rather than at every evaluation."""
+        mean, _ = inception_score(features, self.splits, torch.Generator().manual_seed(0))
+        self.real_score = float(mean)
+
+    def compute(self) -> dict[str, Tensor]:
+        if not self.features:
+            raise RuntimeError("InceptionScore.compute() before any update(): no generated samples were scored.")
+        mean, std = inception_score(dim_zero_cat(self.features), self.splits)
+        result = {"is": mean, "std": std}
+        if self.real_score is not None:
+            result["real"] = torch.tensor(self.real_score)
+        return result
 
 
 class PrecisionRecall(ReferenceMixin, Metric):

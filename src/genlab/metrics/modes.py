@@ -12,6 +12,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from genlab.metrics.divergences import kl_to_uniform
+
 
 class ModeCoverage(Metric):
     """``update(samples (N, dim))`` accumulates the mode histogram; ``compute()`` returns
@@ -70,12 +72,8 @@ class ModeCoverage(Metric):
     def compute(self) -> dict[str, Tensor]:
         num_modes = len(self.centers)
         hq = self.counts.sum()
-        if hq == 0:
-            reverse_kl = torch.tensor(math.log(num_modes), device=self.counts.device)
-        else:
-            p = self.counts.double() / hq
-            nonzero = p[p > 0]
-            reverse_kl = (nonzero * (nonzero * num_modes).log()).sum().float()
+        # No high-quality sample: scored as total collapse (log K), the worst value, not as undefined.
+        reverse_kl = kl_to_uniform(self.counts) if hq > 0 else torch.tensor(math.log(num_modes), device=self.counts.device)
         return {
             "modes": (self.counts > 0).sum().float(),
             "high_quality": hq.float() / self.total.clamp(min=1),
