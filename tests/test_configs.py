@@ -4,13 +4,16 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 
 from conftest import CONF_DIR, compose_config
+from genlab.run import check_model_fits_data
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 IMAGE_DATA = ["mnist5k", "mnist", "fashion_mnist", "cifar10", "celeba", "folder"]
+POINT_DATA = ["ring8", "grid25"]
 
 
 @pytest.mark.parametrize("data", IMAGE_DATA)
@@ -23,6 +26,25 @@ def test_model_and_data_compose_and_instantiate(tmp_path: Path, model: str, data
     assert (datamodule.channels, datamodule.image_size) == (cfg.data.channels, cfg.data.image_size)
     images = module.sample(2)
     assert images.shape == (2, datamodule.channels, datamodule.image_size, datamodule.image_size)
+
+
+@pytest.mark.parametrize("data", POINT_DATA)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_composes_with_point_data_and_fits_or_names_the_presets_that_fit(tmp_path: Path, model: str, data: str):
+    cfg = compose_config(tmp_path, [f"model={model}", f"data={data}"])  # never a Hydra composition error
+    try:
+        check_model_fits_data(cfg)
+    except ValueError as err:
+        assert "Presets with nets for point data: toy_gan, wgan, wgan_gp, lsgan, hinge_gan" in str(err)
+    else:
+        assert instantiate(cfg.model).sample(2).shape == (2, cfg.data.dim)
+
+
+def test_data_configs_declare_their_kind_and_override_no_other_group():
+    for path in sorted((CONF_DIR / "data").glob("*.yaml")):
+        for entry in yaml.safe_load(path.read_text()).get("defaults", []):
+            key = entry if isinstance(entry, str) else next(iter(entry))
+            assert key in ("_self_", "kind"), f"conf/data/{path.name}: '{entry}' reaches outside the data's own kind"
 
 
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))

@@ -3,23 +3,51 @@ switches and generator EMA, each checked on real modules (and short real trainin
 
 import functools
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hydra.errors import ConfigCompositionException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
 
-from conftest import FAST, FAST_TRAINER, SMALL_DCGAN, compose_config
+from conftest import CONF_DIR, FAST, FAST_TRAINER, SMALL_DCGAN, compose_config, run_script
 from genlab import losses
 from genlab.data.batch import Batch
 from genlab.models import AdversarialModule
 from genlab.models.adversarial import Latent
 from genlab.models.averaging import ParameterAverage
-from genlab.nets import MinibatchDiscrimination, ToyMLPDiscriminator, ToyMLPGenerator
+from genlab.nets import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MinibatchDiscrimination,
+    MLPDiscriminator,
+    MLPGenerator,
+    ToyMLPDiscriminator,
+    ToyMLPGenerator,
+)
 from genlab.run import check_model_fits_data, train
 
-LOSS_PRESETS = ["wgan", "wgan_gp", "lsgan", "hinge_gan"]  # named after a loss: their nets follow the data kind
+LOSS_PRESETS = ["wgan", "wgan_gp", "lsgan", "hinge_gan"]  # named after a loss: nets for images and for points
+DCGAN_NETS, MLP_NETS = (DCGANGenerator, DCGANDiscriminator), (MLPGenerator, MLPDiscriminator)
+TOY_NETS = (ToyMLPGenerator, ToyMLPDiscriminator)
+# The nets each adversarial preset lists per data kind (conf/model/<preset>.yaml); a kind left out: no nets for it.
+NETS = {
+    "gan": {"images": MLP_NETS},
+    "dcgan": {"images": DCGAN_NETS},
+    "toy_gan": {"points": TOY_NETS},
+    **{preset: {"images": DCGAN_NETS, "points": TOY_NETS} for preset in LOSS_PRESETS},
+}
+KIND = {"mnist5k": "images", "cifar10": "images", "ring8": "points", "grid25": "points"}
+# conf/model/nets/toy_mlp/points.yaml resolved on 2-D points: the PacGAN nets that data=ring8/grid25 always trained.
+TOY_MLP_NETS = {
+    "generator": {"_target_": "genlab.nets.ToyMLPGenerator", "latent_dim": 2, "dim": 2, "hidden": [400] * 4,
+                  "batch_norm": True},
+    "discriminator": {"_target_": "genlab.nets.ToyMLPDiscriminator", "dim": 2, "hidden": [200] * 3, "maxout_pieces": 5,
+                      "minibatch_discrimination": 0},
+}
 TINY_TOY = ["model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]", "data.num_points=1000"]
 
 
@@ -47,14 +75,58 @@ def toy_module(**switches) -> AdversarialModule:
 # --- presets ---------------------------------------------------------------------------------------------------
 
 
+def test_the_nets_table_covers_every_adversarial_preset(tmp_path: Path):
+    def scheme(preset: str) -> type:
+        return get_class(compose_config(tmp_path, [f"model={preset}"]).model._target_)
+
+    adversarial = [p.stem for p in sorted((CONF_DIR / "model").glob("*.yaml")) if issubclass(scheme(p.stem), AdversarialModule)]
+    assert sorted(NETS) == sorted(adversarial)  # a new preset must say here which nets it lists per data kind
+
+
+@pytest.mark.parametrize("data", sorted(KIND))
+@pytest.mark.parametrize("model", sorted(NETS))
+def test_each_preset_builds_the_nets_it_lists_for_the_data_kind(tmp_path: Path, model: str, data: str):
+    cfg = compose_config(tmp_path, [f"model={model}", f"data={data}"])  # composes on any data: no Hydra error
+    expected = NETS[model].get(KIND[data])
+    if expected is None:  # no nets for this kind: none composed, and the run stops before building anything
+        assert "generator" not in cfg.model and "discriminator" not in cfg.model
+        with pytest.raises(ValueError, match="has no nets for"):
+            check_model_fits_data(cfg)
+        return
+    check_model_fits_data(cfg)
+    generator, discriminator = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
+    assert (type(generator), type(discriminator)) == expected
+    if KIND[data] == "points":  # exactly the PacGAN nets, whatever the preset uses on images
+        assert {name: OmegaConf.to_container(cfg.model[name], resolve=True) for name in TOY_MLP_NETS} == TOY_MLP_NETS
+        assert generator(torch.randn(3, 2)).shape == (3, 2)
+    else:
+        assert discriminator(torch.zeros(2, cfg.data.channels, 32, 32)).shape[0] == 2
+
+
 @pytest.mark.parametrize("model", LOSS_PRESETS)
-def test_loss_presets_build_image_nets_on_images_and_toy_nets_on_points(tmp_path: Path, model: str):
+def test_loss_presets_sample_images_on_images_and_points_on_points(tmp_path: Path, model: str):
     images = instantiate(compose_config(tmp_path, [f"model={model}", *SMALL_DCGAN]).model)
     assert images.sample(2).shape == (2, 1, 32, 32)
     for data in ("ring8", "grid25"):
         points = instantiate(compose_config(tmp_path, [f"model={model}", f"data={data}"]).model)
         assert isinstance(points.generator, ToyMLPGenerator) and isinstance(points.discriminator, ToyMLPDiscriminator)
         assert points.sample(3).shape == (3, 2)
+
+
+def test_presets_spell_their_nets_per_kind_alike_and_point_data_declares_only_its_kind():
+    """One spelling in every preset (so no preset works on points by accident of spelling), and the point data
+    configs reach into no other config group."""
+    line = re.compile(r"^optional nets/(\w+)@_here_$")
+    for preset in NETS:
+        defaults = yaml.safe_load((CONF_DIR / "model" / f"{preset}.yaml").read_text())["defaults"]
+        assert not any(isinstance(e, str) and e.startswith("nets") for e in defaults), preset  # no unconditional nets
+        nets = {m.group(1): value for entry in defaults if isinstance(entry, dict)
+                for key, value in entry.items() if (m := line.match(key))}
+        kinds = {p.stem for family in nets for p in (CONF_DIR / "model" / "nets" / family).glob("*.yaml")}
+        assert set(nets.values()) == {"${oc.select:data/kind,images}"} and kinds == set(NETS[preset]), preset
+    for data in ("ring8", "grid25"):
+        defaults = yaml.safe_load((CONF_DIR / "data" / f"{data}.yaml").read_text())["defaults"]
+        assert defaults == [{"kind": "points"}, "_self_"], data
 
 
 def test_wgan_has_the_paper_settings(tmp_path: Path):
@@ -89,16 +161,43 @@ def test_lsgan_and_hinge_presets_use_their_losses(tmp_path: Path):
     assert hinge.generator_loss.func is losses.wasserstein_generator_loss
 
 
-@pytest.mark.parametrize("model", ["gan", "dcgan"])
-def test_image_architecture_presets_refuse_point_data_at_composition(tmp_path: Path, model: str):
-    with pytest.raises(ConfigCompositionException, match="model/nets"):
-        compose_config(tmp_path, [f"model={model}", "data=ring8"])
-
-
-def test_point_model_on_image_data_fails_with_one_clear_message(tmp_path: Path):
-    cfg = compose_config(tmp_path, ["model=toy_gan", "data=mnist5k"])
-    with pytest.raises(ValueError, match=r"reads data\.dim.*point nets read data\.dim"):
+@pytest.mark.parametrize(("model", "data"), [("dcgan", "ring8"), ("gan", "grid25"), ("toy_gan", "mnist5k")])
+def test_a_preset_without_nets_for_the_data_kind_stops_with_one_clear_message(tmp_path: Path, model: str, data: str):
+    kind, family = ("point", "toy_mlp") if KIND[data] == "points" else ("image", "dcgan")
+    cfg = compose_config(tmp_path, [f"model={model}", f"data={data}"])
+    with pytest.raises(ValueError) as err:
         check_model_fits_data(cfg)
+    message = str(err.value)
+    assert f"has no nets for {kind} data" in message
+    assert "model.generator and model.discriminator are missing" in message
+    assert f"- optional nets/{family}@_here_: ${{oc.select:data/kind,images}}" in message  # how to fix the preset
+    listed = re.search(rf"Presets with nets for {kind} data: ([\w, ]+) \(", message).group(1).split(", ")
+    assert sorted(listed) == sorted(p for p, kinds in NETS.items() if f"{kind}s" in kinds)  # and the list is true
+
+
+def test_train_py_names_the_preset_and_its_file_instead_of_a_hydra_composition_error(tmp_path: Path):
+    result = run_script("train.py", ["model=dcgan", "data=ring8", "logger=none", "print_config=false"], tmp_path)
+    assert result.returncode != 0
+    assert "model=dcgan has no nets for point data (data=ring8" in result.stderr
+    assert "conf/model/dcgan.yaml lists no nets family for points" in result.stderr
+    assert "Could not override" not in result.stderr + result.stdout
+
+
+def test_nets_forced_onto_the_other_kind_fail_with_the_data_key_they_read(tmp_path: Path):
+    forced = ["model=wgan", "data=ring8", "model/nets/dcgan@model=images", "~model/nets/toy_mlp@model"]
+    cfg = compose_config(tmp_path, forced)
+    assert cfg.model.generator._target_ == "genlab.nets.DCGANGenerator"
+    with pytest.raises(ValueError, match=r"model\.generator\.channels reads data\.channels.*point nets read data\.dim"):
+        check_model_fits_data(cfg)
+    with pytest.raises(ValueError, match=r"reads data\.\w+.*built for image data.*- kind: points"):
+        check_model_fits_data(compose_config(tmp_path, ["model=vae", "data=ring8"]))
+
+
+def test_other_nets_replace_a_family_from_the_command_line(tmp_path: Path):
+    cfg = compose_config(tmp_path, ["model=lsgan", "~model/nets/dcgan@model", "+model/nets/mlp@model=images"])
+    nets = (cfg.model.generator._target_, cfg.model.discriminator._target_)
+    assert nets == ("genlab.nets.MLPGenerator", "genlab.nets.MLPDiscriminator")
+    assert "width" not in cfg.model.generator  # nothing of the DCGAN nets is left
 
 
 def test_any_preset_takes_r1_on_top(tmp_path: Path):

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
+import yaml
+from hydra.utils import get_class, instantiate
 from PIL import Image
 
-from conftest import FAST_TRAINER, compose_config
+from conftest import CONF_DIR, FAST_TRAINER, compose_config
 from genlab.callbacks.samples import scatter_plot
 from genlab.data import GridDataModule, MNIST5kDataModule, RingDataModule
+from genlab.data.toy import GaussianMixtureDataModule
 from genlab.metrics.modes import ModeCoverage
 from genlab.run import train
 
@@ -32,6 +34,17 @@ def test_grid25_modes_are_the_5x5_grid_with_spacing_2(tmp_path: Path):
     ticks = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
     assert sorted(map(tuple, dm.centers.tolist())) == sorted((x, y) for x in ticks.tolist() for y in ticks.tolist())
     assert dm.std == 0.05
+
+
+def test_every_point_data_config_declares_its_kind_so_that_presets_pick_their_point_nets(tmp_path: Path):
+    point_data = [p.stem for p in sorted((CONF_DIR / "data").glob("*.yaml"))
+                  if issubclass(get_class(yaml.safe_load(p.read_text())["_target_"]), GaussianMixtureDataModule)]
+    assert {"ring8", "grid25"} <= set(point_data)
+    for data in point_data:
+        cfg = compose_config(tmp_path, ["model=wgan", f"data={data}"])
+        assert cfg.model.generator._target_ == "genlab.nets.ToyMLPGenerator", f"conf/data/{data}.yaml: - kind: points"
+        assert "kind" not in cfg.data  # the declaration adds no datamodule argument
+        assert instantiate(cfg.data).dim == 2
 
 
 def test_batches_are_points_with_their_mode_index():
