@@ -133,3 +133,16 @@ def test_complete_mode_writes_a_completion_grid_that_keeps_the_given_pixels(tmp_
     top = slice(0, cell // 2)  # 50 % given in raster order = the top 14 rows of each 28x28 digit
     assert torch.equal(rows[0][top], rows[2][top]) and torch.equal(rows[0][top], rows[1][top])
     assert not torch.equal(rows[1][cell // 2:], rows[2][cell // 2:])  # the covered half was filled in
+
+
+@pytest.mark.parametrize("data,expected,unexpected", [
+    ("mnist5k", "metrics=mnist", "cifar10-train"),
+    ("cifar10", "--input2 cifar10-train", "metrics=mnist"),
+    ("celeba", "real CelebA images", "cifar10-train"),
+])
+def test_sample_mode_suggests_a_reference_that_matches_the_run_data(tmp_path: Path, data: str, expected: str, unexpected: str):
+    from conftest import compose_config
+    from genlab.evaluate import fid_reference_hint
+
+    hint = fid_reference_hint(compose_config(tmp_path, [f"data={data}"]), tmp_path / "gen")
+    assert expected in hint and unexpected not in hint and str(tmp_path / "gen") in hint
