@@ -7,12 +7,19 @@ Configured in ``conf/eval.yaml``; the model and data come from the run's own ``.
 import hydra
 from omegaconf import DictConfig
 
+from genlab.console import job, register_resolvers, show_config
 from genlab.evaluate import evaluate
+
+register_resolvers()  # ${unique_dir:...} in conf/eval.yaml: one directory per evaluation
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    # job(): messages, warnings and any error's traceback go to <eval dir>/eval.log too; a bad-input error ends the
+    # run with its message alone.
+    with job():
+        show_config(cfg, cfg.get("print_config", True))
+        evaluate(cfg)
 
 
 if __name__ == "__main__":

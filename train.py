@@ -6,12 +6,18 @@ Everything is configured in ``conf/``; ``python train.py --help`` lists the conf
 import hydra
 from omegaconf import DictConfig
 
+from genlab.console import job, register_resolvers
 from genlab.run import train
+
+register_resolvers()  # ${unique_dir:...} in conf/hydra/default.yaml: one run directory per run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    # job(): Lightning's messages, warnings and any error's traceback go to <run dir>/train.log too; a bad-input
+    # error ends the run with its message alone.
+    with job():
+        metrics = train(cfg)
     # A number for sweepers that optimise a metric (e.g. Optuna); plain runs ignore it.
     return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
 

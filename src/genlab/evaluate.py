@@ -3,6 +3,7 @@
 the run's config, the checkpoint's weights (loaded safely), the device."""
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.checkpoints import load_model, load_run, pick_device
+from genlab.console import FILE_ONLY, report
 from genlab.data.batch import conditions_for
+
+log = logging.getLogger(__name__)
 
 MODES = ("metrics", "sample", "complete")
 
@@ -93,7 +97,7 @@ def score_checkpoint(cfg: DictConfig) -> dict[str, float]:
     grid_path = save_png(image_grid(samples, nrow=8), out_dir / "eval_samples.png") if samples.dim() == 4 else None
     references = {name: m.reference_info for name, m in metrics.items() if getattr(m, "reference_info", None)}
     reference = max(references.values(), key=lambda info: info.get("num_samples", 0), default={})
-    report = {
+    eval_json = {
         "checkpoint": str(run.ckpt.resolve()),
         "run_dir": str(run.run_dir.resolve()),
         **run.checkpoint_info,
@@ -111,9 +115,9 @@ def score_checkpoint(cfg: DictConfig) -> dict[str, float]:
         "date": datetime.now().isoformat(timespec="seconds"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "eval.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "eval.json").write_text(json.dumps(eval_json, indent=2))
     print_metrics_table(values, f"{run.ckpt}  ({cfg.num_samples} samples, seed {cfg.seed})")
-    rich.get_console().print(f"  wrote {out_dir / 'eval.json'}" + (f" and {grid_path}" if grid_path else ""), soft_wrap=True)
+    report("wrote", [f"  {out_dir / 'eval.json'}", *([f"  {grid_path}"] if grid_path else [])])
     return values
 
 
@@ -135,6 +139,7 @@ def print_metrics_table(values: dict[str, float], title: str) -> None:
     console = rich.get_console()
     console.print(title, soft_wrap=True)
     console.print(table)
+    log.info("%s\n%s", title, "\n".join(f"  {k}  {v}" for k, v in rows.items()), extra=FILE_ONLY)
 
 
 def fid_reference_hint(run_cfg: DictConfig, out_dir: Path) -> str:
@@ -186,10 +191,8 @@ def write_samples(cfg: DictConfig) -> dict[str, float]:
                 Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(out_dir / f"{written:06d}.png")
                 written += 1
     seconds = time.perf_counter() - start
-    rich.get_console().print(
-        f"[bold green]wrote {written} samples[/] to {out_dir} in {seconds:.1f} s (seed {cfg.seed})\n"
-        f"  e.g. {fid_reference_hint(run_cfg, out_dir)}", soft_wrap=True
-    )
+    report(f"wrote {written} samples", [f"  to {out_dir} in {seconds:.1f} s (seed {cfg.seed})",
+                                         f"  e.g. {fid_reference_hint(run_cfg, out_dir)}"], style="bold green")
     return {"num_samples": float(written), "seconds": seconds}
 
 
@@ -207,8 +210,6 @@ def write_completions(cfg: DictConfig) -> dict[str, float]:
     fractions = tuple(cfg.completion_fractions)
     rows = completion_rows(run.model, batch.images, fractions, condition=condition, seed=cfg.seed)
     path = save_png(image_grid(rows, nrow=len(batch)), run.out_dir(cfg, run.ckpt.parent) / "completion.png")
-    rich.get_console().print(
-        f"[bold green]wrote[/] {path}: rows original, "
-        + ", ".join(f"{f:.0%} given / completed" for f in fractions), soft_wrap=True
-    )
+    report("wrote", [f"  {path}: rows original, " + ", ".join(f"{f:.0%} given / completed" for f in fractions)],
+           style="bold green")
     return {"num_images": float(len(batch))}

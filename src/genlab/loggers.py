@@ -1,12 +1,15 @@
 """Logger factories used as Hydra ``_target_``s where Lightning's own constructors need a decision first."""
 
+import logging
 import netrc
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
 from pytorch_lightning.loggers import WandbLogger
-from rich.console import Console
+
+log = logging.getLogger(__name__)
 
 
 def wandb_credentials_found() -> bool:
@@ -22,19 +25,26 @@ def wandb_credentials_found() -> bool:
         return False
 
 
-def wandb_logger(offline: bool | None = None, **kwargs) -> WandbLogger:
+def wandb_logger(offline: bool | None = None, settings: Mapping | None = None, **kwargs) -> WandbLogger:
     """A ``WandbLogger`` that never prompts.
 
     ``offline=None`` (the default) means: online when a login is configured (or ``WANDB_MODE`` says what to do),
-    offline otherwise, with a hint on how to upload the run later. Other kwargs go to ``WandbLogger``/``wandb.init``
-    (project, entity, group, tags, name, save_dir, log_model, ...).
+    offline otherwise, with a hint on how to upload the run later. ``settings`` go to ``wandb.Settings``; by default
+    ``quiet=True``: W&B still prints where the run is (its link online, its folder offline) and its warnings, but not
+    the sparkline summary of every logged value at the end (genlab's own summary follows it). Other kwargs go to
+    ``WandbLogger``/``wandb.init`` (project, entity, group, tags, name, save_dir, log_model, ...).
     """
     if offline is None:
         offline = "WANDB_MODE" not in os.environ and not wandb_credentials_found()
         if offline:
-            Console(stderr=True).print(
-                "[yellow]W&B:[/] no login found, logging offline. Upload later with "
-                "[bold]wandb sync <run dir>/wandb/offline-run-*[/] (or run [bold]wandb login[/] first; "
-                "logger=csv avoids W&B altogether)."
+            log.info(
+                "W&B: no login found, logging offline. Upload later with wandb sync <run dir>/wandb/offline-run-* "
+                "(or run wandb login first; logger=csv avoids W&B altogether)."
             )
-    return WandbLogger(offline=offline, **kwargs)
+    logger = WandbLogger(offline=offline, settings={"quiet": True, **dict(settings or {})}, **kwargs)
+    # Lightning always passes anonymous=None to wandb.init, a setting W&B 0.31 ignores but warns about on every run
+    # ("The anonymous setting has no effect"); leave it out unless someone asked for anonymous logging.
+    init_args = getattr(logger, "_wandb_init", None)
+    if isinstance(init_args, dict) and init_args.get("anonymous") is None:
+        init_args.pop("anonymous", None)
+    return logger

@@ -1,24 +1,26 @@
 """The train flow behind ``train.py``: everything is instantiated from the composed Hydra config."""
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-import rich
-import rich.syntax
-import rich.tree
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationKeyError
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from genlab.callbacks import SampleGrid, SampleMetrics
+from genlab.callbacks.likelihood import HeldOutLikelihood
+from genlab.callbacks.periodic import batches_seen
+from genlab.checkpoints import load_checkpoint
+from genlab.console import report, show_config
 
-CONFIG_TREE_ORDER = ("data", "model", "trainer", "callbacks", "logger", "paths")
-# The headline numbers printed at the end of a run; all metrics are in the loggers.
-FINAL_METRICS = ("fid", "kid", "is", "pr_precision", "pr_recall", "classes_covered", "classes_kl_uniform")
+# Left out of the end-of-run summary (they are in the loggers): per-class histograms (``classes_fraction_<c>``),
+# spreads (``kid_std``, ``is_std``) and the bookkeeping of a metric evaluation.
+NOT_HEADLINE = re.compile(r"(_fraction_\d+|_std)$|^(step|epoch|seconds)$")
 
 
 def instantiate_dict(cfg: DictConfig | None) -> list[Any]:
@@ -31,34 +33,58 @@ def instantiate_dict(cfg: DictConfig | None) -> list[Any]:
 
 
 def check_model_fits_data(cfg: DictConfig) -> None:
-    """Fail before anything is built when the model's nets read a data key the chosen data does not have.
+    """Fail before anything is built when the model has no nets for the data's kind, or its nets read a data key the
+    chosen data does not have, with one message that names the presets that fit.
 
-    Nets take their sizes from the data config (``${data.channels}``/``${data.image_size}`` for images,
-    ``${data.dim}`` for 2-D points), so an image model on point data (or the reverse) shows up as a missing key.
+    Adversarial presets list one nets family per data kind they support (``- optional nets/<family>@_here_:
+    ${oc.select:data/kind,images}``, explained in conf/model/base/adversarial.yaml) and Hydra's ``optional`` skips
+    the families that have no file for the data's kind, so a preset without a line for that kind composes without
+    nets; left alone it would fail inside instantiation with a bare missing-argument error. Nets take their sizes
+    from the data config (``${data.channels}``/``${data.image_size}`` for images, ``${data.dim}`` for 2-D points), so
+    nets forced onto the other kind, or point data that does not declare ``- kind: points``, show up as a missing key.
     """
+    import inspect
+
+    from hydra.core.hydra_config import HydraConfig
+
+    # The presets with a nets line per kind; tests/test_gan_family.py composes every preset to keep this list true.
+    fitting = {
+        "point": "toy_gan, wgan, wgan_gp, lsgan, hinge_gan (e.g. python train.py model=toy_gan data=ring8)",
+        "image": "dcgan, gan, wgan, wgan_gp, lsgan, hinge_gan (e.g. python train.py model=dcgan data=mnist5k)",
+    }
+    family = {"point": "toy_mlp", "image": "dcgan"}
+    kind = "point" if "dim" in cfg.data else "image"
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    preset = f"model={choices['model']}" if choices.get("model") else "The model preset"
+    where = f"conf/model/{choices['model']}.yaml" if choices.get("model") else "conf/model/<preset>.yaml"
+    data = str(cfg.data.get("_target_"))
+    data = f"data={choices['data']}, {data}" if choices.get("data") else data
+    try:
+        takes = inspect.signature(hydra.utils.get_class(cfg.model.get("_target_"))).parameters
+    except Exception:  # no importable _target_: instantiation reports that itself
+        takes = {}
+    missing = [f"model.{name}" for name in ("generator", "discriminator") if name in takes and name not in cfg.model]
+    if missing:
+        raise ValueError(
+            f"{preset} has no nets for {kind} data ({data}): {where} lists no nets family for {kind}s, so "
+            f"{' and '.join(missing)} {'are' if len(missing) > 1 else 'is'} missing. "
+            f"Presets with nets for {kind} data: {fitting[kind]}. To give a preset {kind} nets, add "
+            f"'- optional nets/{family[kind]}@_here_: ${{oc.select:data/kind,images}}' to its defaults list "
+            "(conf/model/base/adversarial.yaml explains these lines)."
+        )
     try:
         OmegaConf.to_container(cfg.model, resolve=True)
     except InterpolationKeyError as err:
         key = str(err).split("'")[1] if "'" in str(err) else "?"
         if not key.startswith("data."):
             raise
+        other = "image" if kind == "point" else "point"
         raise ValueError(
-            f"{err.full_key} reads {key}, which the data config ({cfg.data.get('_target_')}) does not have: "
-            f"the model's nets ({cfg.model.generator.get('_target_')}) are built for another kind of data. "
-            "Image nets read data.channels and data.image_size; point nets read data.dim (data=ring8, data=grid25). "
-            "Presets named after a loss (wgan, wgan_gp, lsgan, hinge_gan) fit both kinds; gan and dcgan are for "
-            "images, toy_gan is for points."
+            f"{err.full_key} reads {key}, which the data config ({data}) does not have: the model is built for "
+            f"{other} data. Image nets read data.channels and data.image_size; point nets read data.dim, and point "
+            "data declares '- kind: points' in its defaults list (as conf/data/ring8.yaml does) so that presets pick "
+            f"their point nets. Presets with nets for {kind} data: {fitting[kind]}."
         ) from err
-
-
-def print_config_tree(cfg: DictConfig) -> None:
-    tree = rich.tree.Tree("config", guide_style="dim")
-    keys = [k for k in CONFIG_TREE_ORDER if k in cfg] + [k for k in cfg if k not in CONFIG_TREE_ORDER]
-    for key in keys:
-        value = cfg[key]
-        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
-        tree.add(f"[bold]{key}[/]").add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark"))
-    rich.print(tree)
 
 
 def log_hyperparameters(loggers: list[Logger], cfg: DictConfig, model: pl.LightningModule) -> None:
@@ -79,11 +105,25 @@ def finish_wandb(loggers: list[Logger]) -> None:
         wandb.finish()
 
 
+def resume_from(ckpt_path: str) -> None:
+    """Check a resume checkpoint the way Lightning will read it (``weights_only=True``) and say what is wrong."""
+    path = Path(ckpt_path).expanduser()
+    if not path.is_file():
+        found = sorted(p.name for p in path.parent.glob("*.ckpt")) if path.parent.is_dir() else []
+        raise FileNotFoundError(
+            f"ckpt_path={path}: no such checkpoint" + (f" (in that folder: {', '.join(found)})" if found else "")
+            + ". Runs keep theirs in outputs/runs/<run>/checkpoints/last.ckpt."
+        )
+    load_checkpoint(path)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured data; return the final logged metrics."""
+    # the short summary (or the full config) first, so the log file has it even when the model does not fit the data
+    show_config(cfg, cfg.get("print_config", True))
     check_model_fits_data(cfg)
-    if cfg.get("print_config", True):
-        print_config_tree(cfg)
+    if cfg.get("ckpt_path"):  # a missing, unsafe or corrupt checkpoint stops here with one message, before any work
+        resume_from(cfg.ckpt_path)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
 
@@ -104,18 +144,29 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
+def headline(values: dict[str, float]) -> str:
+    """Every logged value of one metric evaluation except histograms and spreads (:data:`NOT_HEADLINE`)."""
+    return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if not NOT_HEADLINE.search(k))
+
+
 def print_outputs(output_dir: Path, trainer: pl.Trainer, loggers: list[Logger]) -> None:
+    """The "done" block: where everything went, how long it trained, the last metric values, how to resume."""
     lines = [f"run directory  {output_dir}"]
+    batches, steps = batches_seen(trainer), trainer.global_step
+    # Under manual optimization (GANs) Lightning's global_step, which trainer.max_steps limits, counts optimizer steps.
+    lines.append(f"trained        {batches} batches" + (f" ({steps} optimizer steps)" if steps != batches else ""))
     for cb in trainer.callbacks:
         if isinstance(cb, SampleGrid) and cb.last_path is not None:
             lines.append(f"samples        {cb.dirpath}  (final grid: {cb.last_path.name})")
         if isinstance(cb, SampleMetrics) and cb.history:
             last = cb.history[-1]
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k in FINAL_METRICS)
-            lines.append(f"metrics        {shown}  (after batch {last['step']}, {cb.num_samples} samples)")
+            lines.append(f"metrics        {headline(last)}  (after batch {last['step']}, {cb.num_samples} samples)")
+        if isinstance(cb, HeldOutLikelihood) and cb.history:
+            last = cb.history[-1]
+            lines.append(f"likelihood     {headline(last)}  (held out, after epoch {last['epoch'] + 1})")
         if isinstance(cb, ModelCheckpoint) and cb.dirpath:
             lines.append(f"checkpoints    {cb.dirpath}  (resume with ckpt_path={Path(cb.dirpath) / 'last.ckpt'})")
     for logger in loggers:
         if isinstance(logger, WandbLogger) and os.environ.get("WANDB_MODE") in {"offline", "dryrun"}:
             lines.append(f"wandb          offline; upload with: wandb sync {Path(logger.save_dir) / 'wandb'}/offline-run-*")
-    rich.get_console().print("[bold green]done[/]\n" + "\n".join(f"  {line}" for line in lines), soft_wrap=True)
+    report("done", [f"  {line}" for line in lines], style="bold green")
