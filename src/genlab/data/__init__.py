@@ -12,21 +12,39 @@ from genlab.data.mnist5k import MNIST5kDataModule
 from genlab.data.palette import PaletteQuantizedDataModule, PokemonDataModule
 from genlab.data.torchvision_sets import CelebADataModule, CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 from genlab.data.toy import GaussianMixtureDataModule, GridDataModule, RingDataModule
+from genlab.data.translation import (
+    CelebADomainsDataModule,
+    DomainFolderDataModule,
+    MNISTColorizeDataModule,
+    MNISTDomainsDataModule,
+    MNISTEdges2DigitsDataModule,
+    MNISTThin2ThickDataModule,
+    PairedDataModule,
+    UnpairedDataModule,
+)
 
 __all__ = [
     "Batch",
     "BinaryMNIST5kDataModule",
     "CelebADataModule",
+    "CelebADomainsDataModule",
     "CIFAR10DataModule",
+    "DomainFolderDataModule",
     "FashionMNISTDataModule",
     "GaussianMixtureDataModule",
     "GridDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",
     "MNIST5kDataModule",
+    "MNISTColorizeDataModule",
     "MNISTDataModule",
+    "MNISTDomainsDataModule",
+    "MNISTEdges2DigitsDataModule",
+    "MNISTThin2ThickDataModule",
+    "PairedDataModule",
     "PaletteQuantizedDataModule",
     "PokemonDataModule",
     "RingDataModule",
+    "UnpairedDataModule",
     "conditions_for",
 ]
