@@ -25,6 +25,7 @@ from genlab.nets import (
     MinibatchDiscrimination,
     MLPDiscriminator,
     MLPGenerator,
+    NoisyMLPDiscriminator,
     ToyMLPDiscriminator,
     ToyMLPGenerator,
 )
@@ -38,6 +39,10 @@ NETS = {
     "gan": {"images": MLP_NETS},
     "dcgan": {"images": DCGAN_NETS},
     "toy_gan": {"points": TOY_NETS},
+    "cgan": {"images": MLP_NETS},  # class-conditional presets (model/conditioning): their nets with num_classes
+    **{preset: {"images": DCGAN_NETS} for preset in ("cdcgan", "acgan", "projection_gan")},
+    "infogan": {"images": DCGAN_NETS},  # the Q head is added by the scheme, on the discriminator's features
+    "ssgan": {"images": (MLPGenerator, NoisyMLPDiscriminator)},
     **{preset: {"images": DCGAN_NETS, "points": TOY_NETS} for preset in LOSS_PRESETS},
 }
 KIND = {"mnist5k": "images", "cifar10": "images", "ring8": "points", "grid25": "points"}
@@ -89,7 +94,8 @@ def test_each_preset_builds_the_nets_it_lists_for_the_data_kind(tmp_path: Path, 
     cfg = compose_config(tmp_path, [f"model={model}", f"data={data}"])  # composes on any data: no Hydra error
     expected = NETS[model].get(KIND[data])
     if expected is None:  # no nets for this kind: none composed, and the run stops before building anything
-        assert "generator" not in cfg.model and "discriminator" not in cfg.model
+        # (model/conditioning adds num_classes to the nets nodes, so a conditional preset has nodes without _target_)
+        assert "_target_" not in cfg.model.get("generator", {}) and "_target_" not in cfg.model.get("discriminator", {})
         with pytest.raises(ValueError, match="has no nets for"):
             check_model_fits_data(cfg)
         return
@@ -100,7 +106,8 @@ def test_each_preset_builds_the_nets_it_lists_for_the_data_kind(tmp_path: Path, 
         assert {name: OmegaConf.to_container(cfg.model[name], resolve=True) for name in TOY_MLP_NETS} == TOY_MLP_NETS
         assert generator(torch.randn(3, 2)).shape == (3, 2)
     else:
-        assert discriminator(torch.zeros(2, cfg.data.channels, 32, 32)).shape[0] == 2
+        labels = torch.zeros(2, dtype=torch.long)  # read by the conditional presets' nets, ignored by the others
+        assert discriminator(torch.zeros(2, cfg.data.channels, 32, 32), labels).shape[0] == 2
 
 
 @pytest.mark.parametrize("model", LOSS_PRESETS)

@@ -333,7 +333,7 @@ def test_default_metrics_skip_data_the_classifier_refuses_and_explicit_mnist_sto
         cfg = compose_config(tmp_path, [f"metrics={choice}", f"metrics.cache_dir={tmp_path}", "metrics.real_samples=1000"])
         callbacks[choice] = instantiate(cfg.callbacks.sample_metrics)
     assert callbacks["default"].on_unsupported_data == "skip" and callbacks["mnist"].on_unsupported_data == "error"
-    assert sorted(callbacks["default"].metrics) == ["classes", "fid", "is", "kid", "pr"]
+    assert sorted(callbacks["default"].metrics) == ["classes", "cond", "fid", "is", "kid", "pr"]
 
     not_digits = InvertedMNIST5k(image_size=32)
     assert prepare_metrics(callbacks["default"].metrics, not_digits, "cpu", "skip") == {}  # python train.py data=cifar10
@@ -344,14 +344,14 @@ def test_default_metrics_skip_data_the_classifier_refuses_and_explicit_mnist_sto
     with pytest.raises(UnsupportedDataError, match=r"shape \(N, 1 or 3, H, W\).*\(250, 2\)"):
         prepare_metrics(callbacks["mnist"].metrics, points, "cpu", "error")
     kept = prepare_metrics(callbacks["default"].metrics, MNIST5kDataModule(image_size=32), "cpu", "skip")
-    assert sorted(kept) == ["classes", "fid", "is", "kid", "pr"]
+    assert sorted(kept) == ["classes", "cond", "fid", "is", "kid", "pr"]
 
 
 def test_mnist_config_builds_metrics_that_share_one_classifier(tmp_path: Path):
     cfg = compose_config(tmp_path, ["metrics=mnist"])
     built = instantiate(cfg.metrics)
     metrics = metric_entries(built)
-    assert sorted(metrics) == ["classes", "fid", "is", "kid", "pr"] and built["real_samples"] == 10000
+    assert sorted(metrics) == ["classes", "cond", "fid", "is", "kid", "pr"] and built["real_samples"] == 10000
     assert metrics["is"].feature == "logits" and metrics["is"].splits == 10 and metrics["is"].real_samples == 10000
     extractors = {id(m.inception.extractor if hasattr(m, "inception") else m.classifier.extractor) for m in metrics.values()}
     assert len(extractors) == 1

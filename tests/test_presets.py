@@ -23,6 +23,10 @@ DATA = {  # presets made for other data than the default MNIST-5k digits
 SHRINK = {
     **{name: SMALL_DCGAN for name in ("dcgan", "lsgan", "hinge_gan", "wgan", "wgan_gp")},
     "gan": SMALL_GAN,
+    "cgan": SMALL_GAN,
+    **{name: SMALL_DCGAN for name in ("cdcgan", "acgan", "projection_gan")},
+    "infogan": [*SMALL_DCGAN, "model.code_head.hidden=8"],
+    "ssgan": ["model.generator.hidden=[32]", "model.discriminator.hidden=[32,16]"],
     "toy_gan": ["model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]"],
     "vae": ["model.encoder.width=8"],
     "cvae": ["model.encoder.width=8"],
@@ -36,7 +40,13 @@ PICTURES = {
     "traversals": "traversal",
     "reconstructions": "reconstructions/grid",
     "completions": "completion/grid",
+    "class_grids": "samples/class_grid",
+    "codes": "codes/continuous",
+    "interpolations": "interpolation/",
 }
+# Presets whose condition= fixes an unsupervised code, not a class: they declare conditioning None, so grids and
+# metrics pass them no data labels, yet sample(n, condition=...) is honoured (InfoGAN's categorical code).
+CODE_CONDITIONED = {"infogan"}
 
 
 def preset_overrides(name: str) -> list[str]:
@@ -84,10 +94,16 @@ def test_preset_trains_on_the_defaults_a_user_gets(tmp_path: Path, monkeypatch: 
     expected = {"samples"}
     if callable(getattr(model, "decode", None)):
         expected |= {"traversals"}
+        if "dim" not in cfg.data:  # image data: 2-D points make no interpolation grid
+            expected |= {"interpolations"}
     if callable(getattr(model, "reconstruct", None)):
         expected |= {"reconstructions"}
     if callable(getattr(model, "complete", None)):
         expected |= {"completions"}
+    if model.conditioning == "labels" and callable(getattr(model, "decode", None)):
+        expected |= {"class_grids"}
+    if callable(getattr(model, "sweep_code", None)):
+        expected |= {"codes"}
     for folder in expected:
         assert list((run / folder).glob("*.png")), f"{name}: no {folder} PNG"
         assert any(m.startswith(PICTURES[folder]) for m in media), f"{name}: {PICTURES[folder]} never reached W&B ({media})"
@@ -96,6 +112,10 @@ def test_preset_trains_on_the_defaults_a_user_gets(tmp_path: Path, monkeypatch: 
 
     if "sample_metrics" in cfg.callbacks and cfg.get("metrics") and name != "toy_gan":  # digits: the classifier metrics
         assert 0 <= metrics["metrics/fid"] < 1e4 and 0 <= metrics["metrics/classes_covered"] <= 10
+        assert (0 <= metrics["metrics/cond_acc"] <= 1) if model.conditioning == "labels" else "metrics/cond_acc" not in metrics
+    # the models' own readings of held-out digits (InfoGAN's code, the SSGAN's classifier), and only theirs
+    for key, capability in (("metrics/infogan_code_accuracy", "categorical_code"), ("metrics/classifier_error", "classify")):
+        assert (0 <= metrics[key] <= 1) if callable(getattr(model, capability, None)) else key not in metrics, (name, key)
     out = capsys.readouterr().out
     assert "done" in out and str(run / "checkpoints") in out.replace("\n", "")
 
@@ -149,14 +169,14 @@ def test_sampling_leaves_the_model_state_and_mode_untouched(preset):
 def test_conditions_are_refused_or_honoured_as_the_model_declares(preset):
     name, model, _ = preset
     labels = torch.tensor([1, 7])
-    if model.conditioning is None:
+    if model.conditioning is None and name not in CODE_CONDITIONED:
         with pytest.raises(ValueError, match="unconditional"):
             model.sample(2, condition=labels)
         return
-    assert model.conditioning == "labels"
+    assert model.conditioning == ("labels" if name not in CODE_CONDITIONED else None)
     seed = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     same = model.sample(2, condition=labels, generator=seed())
     assert torch.equal(same, model.sample(2, condition=labels, generator=seed()))
     assert not torch.equal(same, model.sample(2, condition=torch.tensor([4, 2]), generator=seed())), name
-    with pytest.raises(ValueError, match="labels in 0..9"):
+    with pytest.raises(ValueError, match=r"in 0\.\.9"):  # the allowed range, named in the message
         model.sample(2, condition=torch.tensor([1, 10]))

@@ -24,7 +24,6 @@ from genlab.data.batch import Batch, conditions_for
 from genlab.metrics import FrechetDistance, mnist_classifier
 from genlab.models import AdversarialModule, GenerativeModule
 from genlab.models.adversarial import Latent
-from genlab.models.base import LabelConditioning
 from genlab.nets import ToyMLPDiscriminator, ToyMLPGenerator
 
 
@@ -50,7 +49,7 @@ def test_datamodules_yield_batches_and_seeded_conditions():
 
 
 # -- a conditional GAN in a few lines -------------------------------------------------------------------------------
-class ConditionalToyGAN(LabelConditioning, AdversarialModule):
+class ConditionalToyGAN(AdversarialModule):  # AdversarialModule has LabelConditioning's checks
     """cGAN-style: one-hot labels appended to z and to D's input. Records what reaches each hook."""
 
     def __init__(self, num_classes: int, **kwargs):

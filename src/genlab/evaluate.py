@@ -1,5 +1,6 @@
 """The flows behind ``eval.py``: score a checkpoint (``mode=metrics``), write its samples as PNG files
-(``mode=sample``), or draw completions (``mode=complete``). Each starts from the same :func:`open_run` preamble:
+(``mode=sample``), draw completions (``mode=complete``), latent interpolations (``mode=interpolate``) or DCGAN's
+vector arithmetic (``mode=arithmetic``). Each starts from the same :func:`open_run` preamble:
 the run's config, the checkpoint's weights (loaded safely), the device."""
 
 import json
@@ -23,7 +24,7 @@ from genlab.data.batch import conditions_for
 
 log = logging.getLogger(__name__)
 
-MODES = ("metrics", "sample", "complete")
+MODES = ("metrics", "sample", "complete", "interpolate", "arithmetic")
 
 
 @dataclass
@@ -59,11 +60,18 @@ def open_run(cfg: DictConfig, located: tuple[Path, Path, DictConfig] | None = No
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """``eval.py``: dispatch on ``mode``."""
     mode = cfg.get("mode", "metrics")
-    flows = {"metrics": score_checkpoint, "sample": write_samples, "complete": write_completions}
+    flows = {
+        "metrics": score_checkpoint,
+        "sample": write_samples,
+        "complete": write_completions,
+        "interpolate": write_interpolations,
+        "arithmetic": write_arithmetic,
+    }
     if mode not in flows:
         raise ValueError(
-            f"mode={mode}: choose mode=metrics (score a checkpoint), mode=sample (write PNG files) or "
-            "mode=complete (image completion grid, autoregressive models)."
+            f"mode={mode}: choose mode=metrics (score a checkpoint), mode=sample (write PNG files), "
+            "mode=complete (image completion grid, autoregressive models), mode=interpolate (latent interpolation "
+            "grids) or mode=arithmetic (DCGAN's vector arithmetic on concepts a - b + c)."
         )
     return flows[mode](cfg)
 
@@ -213,3 +221,52 @@ def write_completions(cfg: DictConfig) -> dict[str, float]:
     report("wrote", [f"  {path}: rows original, " + ", ".join(f"{f:.0%} given / completed" for f in fractions)],
            style="bold green")
     return {"num_images": float(len(batch))}
+
+
+def write_interpolations(cfg: DictConfig) -> dict[str, float]:
+    """``eval.py mode=interpolate``: the grids of the ``interpolation`` callback from a checkpoint, one per method
+    (``interpolation_linear.png``, ``interpolation_spherical.png`` next to the checkpoint, or in ``out_dir``): rows
+    = pairs of seeded latents, columns = steps from one to the other. Class-conditional models keep one seeded label
+    per row."""
+    from genlab.callbacks.interpolation import has_latent, interpolation_images
+    from genlab.images import image_grid, save_png
+
+    run = open_run(cfg)
+    if not has_latent(run.model):
+        raise ValueError(
+            f"mode=interpolate walks between latents: it needs a model with decode(z, labels) and latent_dim (GANs, "
+            f"VAE, CVAE), but {type(run.model).__name__} has none. Use mode=sample or mode=complete for it."
+        )
+    spec = cfg.interpolation
+    datamodule = run.datamodule() if getattr(run.model, "conditioning", None) == "labels" else None
+    out_dir = run.out_dir(cfg, run.ckpt.parent)
+    paths = []
+    for method in spec.methods:
+        images = interpolation_images(run.model, datamodule, spec.pairs, spec.steps, method, cfg.seed)
+        if images.dim() != 4:
+            shape = tuple(images.shape)
+            raise ValueError(f"mode=interpolate draws image grids; {type(run.model).__name__} decodes to shape {shape}.")
+        paths.append(save_png(image_grid(images, nrow=spec.steps), out_dir / f"interpolation_{method}.png"))
+    layout = f"  rows: {spec.pairs} pairs of latents (seed {cfg.seed}), columns: {spec.steps} steps"
+    report("wrote", [f"  {path}" for path in paths] + [layout], style="bold green")
+    return {"num_grids": float(len(paths))}
+
+
+def write_arithmetic(cfg: DictConfig) -> dict[str, float]:
+    """``eval.py mode=arithmetic arithmetic.a=... arithmetic.b=... arithmetic.c=...``: DCGAN's vector arithmetic
+    (Radford et al. 2016, Sec. 6.3) as ``arithmetic.png`` next to the checkpoint (or in ``out_dir``): rows a, b, c
+    (the exemplars behind each concept, then their mean latent decoded) and the result mean(a) - mean(b) + mean(c)
+    with its noisy neighbours. Where the exemplars come from: :mod:`genlab.arithmetic`."""
+    from genlab.arithmetic import ROLES, arithmetic_rows, find_concepts
+    from genlab.images import image_grid, save_png
+
+    run = open_run(cfg)
+    spec = cfg.arithmetic
+    specs = {role: spec.get(role) for role in ROLES}
+    concepts, source = find_concepts(run.model, run.datamodule(), specs, spec.per_concept, cfg.seed, spec.pool, cfg.batch_size)
+    images, width = arithmetic_rows(run.model, concepts, spec.noise, cfg.seed)
+    path = save_png(image_grid(images, nrow=width), run.out_dir(cfg, run.ckpt.parent) / "arithmetic.png")
+    a, b, c = (concepts[role].name for role in ROLES)
+    report("wrote", [f"  {path}", f"  rows: {a}, {b}, {c} ({spec.per_concept} exemplars each, then their mean), "
+                     f"result {a} - {b} + {c}", f"  exemplars: {source}"], style="bold green")
+    return {"per_concept": float(spec.per_concept)}

@@ -57,7 +57,8 @@ def score_samples(
     datamodule=None,
 ) -> dict[str, float]:
     """Draw ``num_samples`` from ``model.sample`` with a seeded generator (and, for a conditional model, the
-    datamodule's seeded conditions) and return every metric's values.
+    datamodule's seeded conditions) and return every metric's values. A metric with ``wants_condition = True`` gets
+    ``update(samples, condition)``, the condition of each sample (``None`` for an unconditional model).
 
     Naming: a scalar result is ``<name>``; a ``(mean, std)`` tuple (torchmetrics' KID and IS) is ``<name>`` and
     ``<name>_std``; a dict is ``<name>_<key>`` (``<name>`` where the key equals the name); a vector is
@@ -73,7 +74,10 @@ def score_samples(
         condition = None if conditions is None else conditions[start : start + count].to(model.device)
         samples = model.sample(count, condition=condition, generator=generator)
         for metric in metrics.values():
-            metric.update(samples)
+            if getattr(metric, "wants_condition", False):  # e.g. ConditionalAccuracy: scores samples against their labels
+                metric.update(samples, condition)
+            else:
+                metric.update(samples)
     values: dict[str, float] = {}
     devices = [model.device] if model.device.type == "cuda" else []
     for name, metric in metrics.items():

@@ -9,6 +9,7 @@ discriminator as a function of samples, labels bound for conditional models) and
 added to the discriminator's loss; a model lists them under ``model.penalties`` (``conf/model/penalties/``).
 """
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -117,3 +118,63 @@ def _input_gradient(discriminator: Callable[[Tensor], Tensor], inputs: Tensor) -
     """d sum(D(inputs)) / d inputs, one flattened row per sample (samples are independent in D's output)."""
     (grad,) = torch.autograd.grad(discriminator(inputs).sum(), inputs, create_graph=True)
     return grad.flatten(1)
+
+
+# -- conditional GANs ------------------------------------------------------------------------------------------------
+def auxiliary_classifier_discriminator_loss(
+    real_class_logits: Tensor, real_labels: Tensor, fake_class_logits: Tensor, fake_labels: Tensor
+) -> Tensor:
+    """Odena et al. 2017 (ACGAN), Eqs. 2-3: D maximises L_S + L_C with the log-likelihood of the correct class
+    L_C = E[log P(C = c | X_real)] + E[log P(C = c | X_fake)]; its classification loss is -L_C, i.e.
+    CE(real) + CE(fake) over the K-way head (batch means). The fakes' class is the one they were generated for.
+    Added to the adversarial loss (which is -L_S for the cross-entropy losses) with the scheme's weight."""
+    return F.cross_entropy(real_class_logits, real_labels) + F.cross_entropy(fake_class_logits, fake_labels)
+
+
+def auxiliary_classifier_generator_loss(fake_class_logits: Tensor, fake_labels: Tensor) -> Tensor:
+    """Odena et al. 2017 (ACGAN), Sec. 3: G maximises L_C - L_S. Only L_C's fake term depends on G, so its
+    classification loss is CE(fake): G is pushed to make samples D classifies as the class they were made for.
+    (The -L_S part is the adversarial generator loss, non-saturating in practice.)"""
+    return F.cross_entropy(fake_class_logits, fake_labels)
+
+
+# -- latent codes and semi-supervised discriminators ------------------------------------------------------------------
+def categorical_code_loss(code_logits: Tensor, codes: Tensor) -> Tensor:
+    """InfoGAN (Chen et al. 2016, Sec. 5, the lower bound L_I) for a categorical code: -E[log Q(c | G(z, c))], the
+    cross-entropy of Q's logits (N, K) against the code values (N,) the fakes were made from.
+
+    L_I = E[log Q(c|x)] + H(c) is a lower bound on the mutual information I(c; G(z, c)); H(c) is fixed by the prior,
+    so minimising this loss (G and Q both do) maximises the bound. For a uniform K-way code the bound is
+    log K - loss nats: log K means Q reads the code perfectly, 0 (loss = log K) means it reads nothing.
+    """
+    return F.cross_entropy(code_logits, codes)
+
+
+def gaussian_code_loss(mean: Tensor, log_std: Tensor, codes: Tensor) -> Tensor:
+    """InfoGAN (Chen et al. 2016, Sec. 6) for continuous codes: -E[log Q(c | G(z, c))] with Q a factored Gaussian,
+    N(mean_j, exp(log_std_j)^2) per code dimension j, summed over the dimensions and averaged over the batch.
+
+    A log-likelihood, not a squared error: with a learnt log-std, Q also says how sure it is. With log_std = 0 it
+    is 1/2 MSE + 1/2 log(2 pi) per dimension: the fixed-std Q of the openai/InfoGAN MNIST experiment
+    (``CodeHead(learn_std=False)``), whose gain is bounded; a learnt std makes it unbounded (log 1/std).
+    """
+    nll = 0.5 * math.log(2 * math.pi) + log_std + 0.5 * ((codes - mean) * torch.exp(-log_std)).square()
+    return nll.sum(1).mean()
+
+
+def real_logit_from_class_logits(class_logits: Tensor) -> Tensor:
+    """Salimans et al. 2016 ("Improved Techniques for Training GANs"), Sec. 5: a K-class discriminator with logits
+    l_1..l_K becomes a K+1-class one by fixing the logit of the "fake" class at 0. Then
+    D(x) = 1 - p(fake | x) = Z(x) / (Z(x) + 1) with Z(x) = sum_k exp(l_k), i.e. D(x) = sigmoid(log Z(x)).
+
+    Returns log Z(x) = logsumexp(l) (N,): a real-vs-fake logit, so the ordinary GAN losses
+    (:func:`binary_cross_entropy_discriminator_loss`, :func:`non_saturating_generator_loss`) give the paper's
+    unsupervised loss -E log D(x) - E log(1 - D(G(z))) unchanged.
+    """
+    return torch.logsumexp(class_logits, dim=1)
+
+
+def supervised_class_loss(class_logits: Tensor, labels: Tensor) -> Tensor:
+    """Salimans et al. 2016, Sec. 5: L_supervised = -E[log p(y | x, y < K+1)] on labelled real images. With the fake
+    logit fixed at 0, p(y | x, y < K+1) is the softmax over the K class logits alone, so this is their cross-entropy."""
+    return F.cross_entropy(class_logits, labels)

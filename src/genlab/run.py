@@ -20,7 +20,7 @@ from genlab.console import report, show_config
 
 # Left out of the end-of-run summary (they are in the loggers): per-class histograms (``classes_fraction_<c>``),
 # spreads (``kid_std``, ``is_std``) and the bookkeeping of a metric evaluation.
-NOT_HEADLINE = re.compile(r"(_fraction_\d+|_std)$|^(step|epoch|seconds)$")
+NOT_HEADLINE = re.compile(r"(_fraction_\d+|_acc_\d+|_std)$|^(step|epoch|seconds)$")
 
 
 def instantiate_dict(cfg: DictConfig | None) -> list[Any]:
@@ -50,7 +50,8 @@ def check_model_fits_data(cfg: DictConfig) -> None:
     # The presets with a nets line per kind; tests/test_gan_family.py composes every preset to keep this list true.
     fitting = {
         "point": "toy_gan, wgan, wgan_gp, lsgan, hinge_gan (e.g. python train.py model=toy_gan data=ring8)",
-        "image": "dcgan, gan, wgan, wgan_gp, lsgan, hinge_gan (e.g. python train.py model=dcgan data=mnist5k)",
+        "image": "dcgan, gan, wgan, wgan_gp, lsgan, hinge_gan, cgan, cdcgan, acgan, projection_gan, infogan, ssgan "
+        "(e.g. python train.py model=dcgan data=mnist5k)",
     }
     family = {"point": "toy_mlp", "image": "dcgan"}
     kind = "point" if "dim" in cfg.data else "image"
@@ -63,7 +64,10 @@ def check_model_fits_data(cfg: DictConfig) -> None:
         takes = inspect.signature(hydra.utils.get_class(cfg.model.get("_target_"))).parameters
     except Exception:  # no importable _target_: instantiation reports that itself
         takes = {}
-    missing = [f"model.{name}" for name in ("generator", "discriminator") if name in takes and name not in cfg.model]
+    # a nets node without _target_ is not a net: the model/conditioning group adds num_classes to whatever nets compose
+    missing = [
+        f"model.{name}" for name in ("generator", "discriminator") if name in takes and "_target_" not in (cfg.model.get(name) or {})
+    ]
     if missing:
         raise ValueError(
             f"{preset} has no nets for {kind} data ({data}): {where} lists no nets family for {kind}s, so "
@@ -72,10 +76,26 @@ def check_model_fits_data(cfg: DictConfig) -> None:
             f"'- optional nets/{family[kind]}@_here_: ${{oc.select:data/kind,images}}' to its defaults list "
             "(conf/model/base/adversarial.yaml explains these lines)."
         )
+    # Class-conditional models (model/conditioning=... on a GAN: its discriminator gets a label_mode; CVAE and
+    # conditional PixelCNN: model.conditional=true) need class labels, which unlabelled image data (folder, celeba,
+    # pokemon: data.num_classes 0) and point data (no data.num_classes) do not have.
+    gan_conditioning = OmegaConf.select(cfg, "model.discriminator.label_mode", default=None)
+    conditional = gan_conditioning is not None or cfg.model.get("conditional") is True
+    how = f"model/conditioning={choices.get('model/conditioning', gan_conditioning)}" if gan_conditioning else "model.conditional=true"
+    no_labels = ValueError(
+        f"{preset} is class-conditional ({how}) but the data ({data}) has no class labels "
+        f"(data.num_classes={cfg.data.get('num_classes', 'not set')}). Pick labelled data (data=mnist5k, mnist, "
+        f"fashion_mnist or cifar10), or train it unconditionally "
+        f"({'model/conditioning=none' if gan_conditioning else 'model.conditional=false'}, or an unconditional preset)."
+    )
+    if conditional and kind == "image" and not int(cfg.data.get("num_classes") or 0) >= 2:
+        raise no_labels
     try:
         OmegaConf.to_container(cfg.model, resolve=True)
     except InterpolationKeyError as err:
         key = str(err).split("'")[1] if "'" in str(err) else "?"
+        if key == "data.num_classes" and gan_conditioning:  # point nets made conditional: point data has no classes
+            raise no_labels from err
         if not key.startswith("data."):
             raise
         other = "image" if kind == "point" else "point"

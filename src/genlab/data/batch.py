@@ -4,7 +4,9 @@ One :class:`Batch` type for every model:
 
 * ``images``: always what the model should *produce* (the digits of MNIST, the B side of a translation pair, the
   2-D points of a toy mixture), so reference features, held-out images and held-out NLL have one reading;
-* ``labels``: class ids (N,) or attribute vectors (N, A), ``None`` where the dataset has none;
+* ``labels``: class ids (N,) or attribute vectors (N, A), ``None`` where the dataset has none. Partially labelled
+  data (``data.labels_per_class``, the semi-supervised protocol of :mod:`genlab.data.labelled`) marks the items whose
+  label is withheld with -1 inside a labelled batch (class-conditional schemes refuse -1 as a class id);
 * ``source``: the *input* of a translation (the A side), ``None`` for generation.
 
 Datasets keep torch's per-item tuples; a datamodule's :meth:`~ConditionSource.collate` is the one place they

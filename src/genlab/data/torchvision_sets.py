@@ -4,8 +4,11 @@ torchvision downloads when ``data.download=true`` (and the machine has internet)
 root raises one error that names the files expected and the two ways to fix it.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import datasets
 
@@ -50,6 +53,33 @@ class TorchvisionDataModule(ImageDataModule):
                 f"Fix: pass data.root=DIR pointing at a folder with that layout, or add data.download=true to "
                 f"download it there (needs internet)."
             ) from err
+
+
+@dataclass
+class AttributeTable:
+    """CelebA's binary attributes for the items of one split, in item order: ``names`` as in
+    ``list_attr_celeba.txt`` (40 of them: Smiling, Male, Eyeglasses, ...), ``values`` (N, len(names)) bool."""
+
+    names: list[str]
+    values: Tensor
+
+    def matching(self, terms: list[str]) -> Tensor:
+        """Item mask (N,) of the items that have every attribute in ``terms`` and lack every ``-Name`` one:
+        ``["Smiling", "-Male"]`` are the smiling women. Names match case-insensitively."""
+        if not terms:
+            raise ValueError(f"a concept needs at least one attribute; choose from {self.names} (prefix - for 'without').")
+        lookup = {name.lower(): i for i, name in enumerate(self.names)}
+        mask = torch.ones(len(self.values), dtype=torch.bool)
+        for term in terms:
+            wanted = not term.startswith("-")
+            column = lookup.get(term.lstrip("+-").lower())
+            if column is None:
+                raise ValueError(
+                    f"{term!r} is not a CelebA attribute; choose from {self.names} (prefix - for 'without', "
+                    "e.g. [Smiling,-Male] for smiling women)."
+                )
+            mask &= self.values[:, column] == wanted
+        return mask
 
 
 class _TargetAsLabel:
@@ -109,6 +139,18 @@ class CelebADataModule(TorchvisionDataModule):
         super().__init__(root, channels, image_size, num_classes, **kwargs)
         if self.root.name == "celeba" and (self.root / "img_align_celeba").is_dir():
             self.root = self.root.parent
+
+    def attribute_table(self, train: bool = True) -> AttributeTable:
+        """The 40 attributes of ``list_attr_celeba.txt`` (read by torchvision, -1/1 as False/True) for the items of
+        the training split (``train=False``: the validation split), in item order. Attributes are not labels of the
+        data contract (``num_classes`` stays 0, batches carry none): they are asked for by tools that pick images by
+        attribute, such as ``eval.py mode=arithmetic``."""
+        if self.train_set is None:
+            self.setup("fit")
+        dataset = self.train_set if train else self.val_set
+        # the official header line ends with a space, which torchvision's reader keeps as an empty last name
+        names = [name for name in dataset.attr_names if name]
+        return AttributeTable(names, dataset.attr[:, : len(names)].bool())
 
     def make_dataset(self, train: bool, download: bool = False) -> Dataset:
         return datasets.CelebA(

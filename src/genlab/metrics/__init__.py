@@ -1,7 +1,8 @@
 """Sample-quality metrics: torchmetrics ``Metric``s fed by the ``sample()`` contract, and the extractors they share.
 
 The ``metrics`` config group is a mapping ``name: {_target_: ...}`` (see ``conf/metrics/``). Any torchmetrics
-``Metric`` whose ``update`` takes a batch of samples plugs in; one that compares with real data also implements
+``Metric`` whose ``update`` takes a batch of samples plugs in (one with ``wants_condition = True`` gets
+``update(samples, condition)``: the conditions they were drawn for); one that compares with real data also implements
 ``prepare(datamodule)``. Plain values in the mapping (``inception_weights``, ``real_samples``, ...) are settings the
 metric nodes interpolate, not metrics: :func:`metric_entries` separates the two.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 from torchmetrics import Metric
 
 from genlab.metrics.classifier import mnist_classifier
+from genlab.metrics.conditional import ConditionalAccuracy
 from genlab.metrics.coverage import ClassCoverage
 from genlab.metrics.divergences import kl_to_uniform
 from genlab.metrics.extractors import (
@@ -55,6 +57,7 @@ def metric_entries(mapping: Mapping | None) -> dict[str, Metric]:
 
 __all__ = [
     "ClassCoverage",
+    "ConditionalAccuracy",
     "FeatureExtractor",
     "FeatureView",
     "FrechetDistance",

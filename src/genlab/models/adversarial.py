@@ -8,7 +8,12 @@ Each step toggles its own optimizer, so the other player's parameters get no gra
 Variants differ only in what they pass in: losses and penalties (``genlab.losses``), optimizers, nets, and the
 training tricks below, each a constructor argument with an "off" default, so any of them composes with any preset.
 
-Schemes that extend it (conditional GANs, InfoGAN) override the four hooks, not the steps:
+Class conditioning is a property of the nets, not a subclass: nets built with ``num_classes > 0`` (the
+``model/conditioning`` config group sets it) make the module conditional (``conditioning = "labels"``): the fakes
+are made for the real batch's labels, the discriminator reads them (input maps, projection head) or classifies
+(ACGAN's auxiliary head, weighted by ``auxiliary_weight``), and ``sample(n, condition=labels)`` honours them.
+
+Schemes that extend it (InfoGAN, the semi-supervised GAN) override the four hooks, not the steps:
   * :meth:`AdversarialModule.draw_latent` -- the one place noise is drawn, returning a :class:`Latent`;
   * :meth:`AdversarialModule.generate` -- latent -> samples;
   * :meth:`AdversarialModule.discriminate` -- samples (+ labels) -> scores; penalties see it with the labels bound;
@@ -24,9 +29,13 @@ import torch
 from torch import Tensor, nn
 
 from genlab.data.batch import Batch
-from genlab.losses import feature_matching_loss
+from genlab.losses import (
+    auxiliary_classifier_discriminator_loss,
+    auxiliary_classifier_generator_loss,
+    feature_matching_loss,
+)
 from genlab.models.averaging import ParameterAverage
-from genlab.models.base import GenerativeModule, evaluating, reject_condition
+from genlab.models.base import GenerativeModule, LabelConditioning, evaluating, reject_condition
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 Critic = Callable[[Tensor], Tensor]
@@ -43,13 +52,15 @@ class Latent:
     labels: Tensor | None = None
 
 
-class AdversarialModule(GenerativeModule):
+class AdversarialModule(LabelConditioning, GenerativeModule):
     """Generator vs discriminator with configurable losses, penalties, optimizers, ``n_critic`` and tricks.
 
     Args:
-        generator: maps ``(N, generator.latent_dim)`` noise to samples (images in [-1, 1], or points (N, dim)).
-        discriminator: maps samples to one score per sample (a logit or a critic value) and has ``features(x)``
-            (``genlab.nets.protocols``; all ``genlab.nets`` discriminators do).
+        generator: maps ``(N, generator.latent_dim)`` noise (and labels, when ``generator.num_classes > 0``) to
+            samples (images in [-1, 1], or points (N, dim)).
+        discriminator: maps samples (and labels) to one score per sample (a logit or a critic value) and has
+            ``features(x)`` (``genlab.nets.protocols``; all ``genlab.nets`` discriminators do). Its ``num_classes``
+            must equal the generator's: both 0 (unconditional) or both the data's number of classes.
         optimizer: ``{"generator": ..., "discriminator": ...}`` ``torch.optim`` constructors missing only the
             parameters (Hydra ``_partial_: true``; the ``model/optimizer`` config group).
         loss: ``{"discriminator": f(real_scores, fake_scores), "generator": f(fake_scores)}`` from ``genlab.losses``.
@@ -65,6 +76,9 @@ class AdversarialModule(GenerativeModule):
         generator_ema: decay d of an exponential moving average of the generator's weights, updated after every
             generator step; ``sample()`` then draws from the averaged generator (Karras et al. 2018; Yazici et al.
             2019). Checkpointed with the model.
+        auxiliary_weight: weight w of ACGAN's classification losses (Odena et al. 2017), for a discriminator with an
+            auxiliary classifier (``label_mode="auxiliary"``; ``None`` there means the paper's 1.0): D minimises
+            adv + w * (CE(real) + CE(fake)), G minimises adv + w * CE(fake). Refused for other discriminators.
     """
 
     def __init__(
@@ -79,6 +93,7 @@ class AdversarialModule(GenerativeModule):
         feature_matching: bool = False,
         historical_averaging: float = 0.0,
         generator_ema: float | None = None,
+        auxiliary_weight: float | None = None,
     ):
         super().__init__()
         if n_critic < 1:
@@ -92,6 +107,9 @@ class AdversarialModule(GenerativeModule):
         if historical_averaging < 0:
             raise ValueError(f"model.historical_averaging is a penalty weight and must be >= 0, got {historical_averaging}.")
         check_nets(generator, discriminator)
+        num_classes = class_count(generator, discriminator)
+        self.init_conditioning(num_classes > 0, num_classes)
+        self.auxiliary_weight = auxiliary_classification_weight(discriminator, num_classes, auxiliary_weight)
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -118,23 +136,46 @@ class AdversarialModule(GenerativeModule):
     # -- hooks for extensions -----------------------------------------------------------------------------------------
     def draw_latent(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Latent:
         """The noise for ``n`` fakes (from ``generator``, else the module's own stream). ``labels`` are the real
-        batch's in training and the condition when sampling; unconditional schemes ignore them."""
-        return Latent(self.randn(n, self.latent_dim, generator=generator))
+        batch's in training and the condition when sampling; unconditional schemes ignore them, conditional ones
+        check them or, when there are none, draw them uniformly from the same stream *after* the noise (so a seed
+        fixes z whatever the labels)."""
+        z = self.randn(n, self.latent_dim, generator=generator)
+        if not self.conditional:
+            return Latent(z)
+        return Latent(z, self.uniform_labels(n, labels, generator or self.rng))
 
     def generate(self, latent: Latent, net: nn.Module | None = None) -> Tensor:
         """Fakes from ``latent`` with ``net`` (default: the live generator; sampling passes the EMA copy)."""
-        return (net or self.generator)(latent.z)
+        net = net or self.generator
+        return net(latent.z, latent.labels) if self.conditional else net(latent.z)
 
     def discriminate(self, samples: Tensor, labels: Tensor | None = None) -> Tensor:
         """One score per sample; conditional discriminators also read the labels."""
-        return self.discriminator(samples)
+        return self.discriminator(samples, labels) if self.conditional else self.discriminator(samples)
 
     # -- the sampling contract ----------------------------------------------------------------------------------------
+    @property
+    def sampling_net(self) -> nn.Module:
+        """The generator that :meth:`sample` and :meth:`decode` use: the EMA copy when there is one."""
+        return self.generator if self.generator_ema is None else self.generator_ema.module
+
     def sample(self, n: int, *, condition: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        reject_condition(self, condition)
-        net = self.generator if self.generator_ema is None else self.generator_ema.module
+        """``n`` samples; a conditional scheme makes them for ``condition`` (class ids), else for uniform labels."""
+        if not self.conditional:
+            reject_condition(self, condition)
+        net = self.sampling_net
         with evaluating(net):
             return self.generate(self.draw_latent(n, condition, generator), net)
+
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Samples from given noise ``z`` (N, latent_dim) (and labels, for a conditional scheme) with the sampling
+        net in eval mode: the capability latent-space tools call (``LatentTraversal``, class grids, interpolation)."""
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"decode(z) needs z of shape (N, latent_dim={self.latent_dim}), got {tuple(z.shape)}.")
+        labels = self._sampling_condition(len(z), labels) if self.conditional else None
+        net = self.sampling_net
+        with evaluating(net):
+            return self.generate(Latent(z.to(self.device), labels), net)
 
     # -- training -----------------------------------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> None:
@@ -171,12 +212,17 @@ class AdversarialModule(GenerativeModule):
         return logs
 
     def discriminator_objective(self, batch: Batch, fake: Tensor, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
-        """The discriminator's loss on the real batch and detached fakes: adversarial loss + penalties + historical
-        average, and what to log."""
-        real_scores = self.discriminate(batch.images, batch.labels)
-        fake_scores = self.discriminate(fake, latent.labels)
+        """The discriminator's loss on the real batch and detached fakes: adversarial loss (+ ACGAN's classification
+        loss) + penalties + historical average, and what to log."""
+        real_scores, real_classes = self._scores(batch.images, batch.labels)
+        fake_scores, fake_classes = self._scores(fake, latent.labels)
         loss = self.discriminator_loss(real_scores, fake_scores)
         logs = {"d/real_score": real_scores.detach().mean(), "d/fake_score": fake_scores.detach().mean()}
+        if self.auxiliary_weight is not None:
+            classification = auxiliary_classifier_discriminator_loss(real_classes, batch.labels, fake_classes, latent.labels)
+            loss = loss + self.auxiliary_weight * classification
+            logs["d/classification_loss"] = classification.detach()
+            logs["d/real_class_accuracy"] = (real_classes.detach().argmax(1) == batch.labels).float().mean()
         critic = partial(self.discriminate, labels=batch.labels)
         for name, penalty in self.penalties.items():
             value = penalty(critic, batch.images, fake)
@@ -188,14 +234,30 @@ class AdversarialModule(GenerativeModule):
 
     def generator_objective(self, batch: Batch, fake: Tensor, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
         """The generator's loss on fakes it just made (with their graph): the adversarial loss, or feature matching
-        against the real batch, plus the historical average; and what to log."""
+        against the real batch, plus ACGAN's classification loss and the historical average; and what to log."""
+        logs = {}
         if self.feature_matching:
-            loss = feature_matching_loss(self.discriminator.features(batch.images), self.discriminator.features(fake))
+            loss = feature_matching_loss(self._features(batch.images, batch.labels), self._features(fake, latent.labels))
+            fake_classes = self.discriminator.score_and_classify(fake)[1] if self.auxiliary_weight is not None else None
         else:
-            loss = self.generator_loss(self.discriminate(fake, latent.labels))
+            fake_scores, fake_classes = self._scores(fake, latent.labels)
+            loss = self.generator_loss(fake_scores)
+        if self.auxiliary_weight is not None:
+            classification = auxiliary_classifier_generator_loss(fake_classes, latent.labels)
+            loss = loss + self.auxiliary_weight * classification
+            logs["g/classification_loss"] = classification.detach()
         if self.generator_history is not None:
             loss = loss + self.historical_averaging * self.generator_history.squared_distance(self.generator)
-        return loss, {"loss/g": loss.detach()}
+        return loss, logs | {"loss/g": loss.detach()}
+
+    def _scores(self, samples: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Scores and, for an auxiliary-classifier discriminator, class logits, from one trunk pass."""
+        if self.auxiliary_weight is None:
+            return self.discriminate(samples, labels), None
+        return self.discriminator.score_and_classify(samples)
+
+    def _features(self, samples: Tensor, labels: Tensor | None) -> Tensor:
+        return self.discriminator.features(samples, labels) if self.conditional else self.discriminator.features(samples)
 
     def _step(self, optimizer, loss: Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -218,3 +280,45 @@ def check_nets(generator: nn.Module, discriminator: nn.Module) -> None:
             "one score per sample and features(x) -> its last hidden layer (feature matching and minibatch "
             "discrimination read it). Point model.discriminator._target_ at a genlab.nets discriminator or add those."
         )
+
+
+def class_count(generator: nn.Module, discriminator: nn.Module) -> int:
+    """The number of classes both nets are conditioned on (0: unconditional). Nets that disagree are refused: a
+    discriminator that cannot see the labels cannot hold the generator to them, and the reverse cannot use them."""
+    from genlab.nets.protocols import ClassConditional
+
+    # only nets that declare how they read labels (num_classes and label_mode) count: a discriminator whose
+    # num_classes means something else (the semi-supervised GAN's K class logits) is not label-conditioned
+    counts = [int(net.num_classes or 0) if isinstance(net, ClassConditional) else 0 for net in (generator, discriminator)]
+    if counts[0] != counts[1]:
+        raise ValueError(
+            f"model.generator.num_classes={counts[0]} but model.discriminator.num_classes={counts[1]}: a class-conditional "
+            "GAN conditions both nets on the same classes. Pick a conditioning for both (model/conditioning=concat, "
+            "projection or auxiliary sets both to data.num_classes), or model/conditioning=none for an unconditional GAN."
+        )
+    return counts[0]
+
+
+def auxiliary_classification_weight(discriminator: nn.Module, num_classes: int, weight: float | None) -> float | None:
+    """ACGAN's classification weight when the discriminator has an auxiliary classifier (``None`` -> Odena et al.'s
+    equal weighting, 1.0), ``None`` otherwise; a weight for a discriminator without one is a config mistake."""
+    from genlab.nets.protocols import AuxiliaryClassifier
+
+    auxiliary = num_classes > 0 and getattr(discriminator, "label_mode", None) == "auxiliary"
+    if not auxiliary:
+        if weight is not None:
+            raise ValueError(
+                f"model.auxiliary_weight={weight} weights ACGAN's classification loss, but model.discriminator "
+                f"({type(discriminator).__name__}, label_mode={getattr(discriminator, 'label_mode', None)!r}) has no "
+                "auxiliary classifier: pick model/conditioning=auxiliary, or leave model.auxiliary_weight out."
+            )
+        return None
+    if not isinstance(discriminator, AuxiliaryClassifier):
+        raise TypeError(
+            f"model.discriminator ({type(discriminator).__name__}) has label_mode='auxiliary' but no "
+            "score_and_classify(x) -> (scores, class_logits) (genlab.nets.protocols.AuxiliaryClassifier)."
+        )
+    weight = 1.0 if weight is None else weight
+    if weight < 0:
+        raise ValueError(f"model.auxiliary_weight is a loss weight and must be >= 0, got {weight}.")
+    return float(weight)

@@ -19,7 +19,8 @@ RNG_STATE_KEY = "genlab_rng_state"
 class GenerativeModule(pl.LightningModule):
     """Base class: ``sample(n, *, condition=None, generator=None) -> Tensor[n, C, H, W]`` in [-1, 1].
 
-    ``conditioning`` names what ``condition`` is: ``None`` (unconditional; a condition is refused), ``"labels"``
+    ``conditioning`` names what ``condition`` is: ``None`` (unconditional; a condition is refused, unless the model
+    documents what it fixes, as InfoGAN does for its unsupervised categorical code), ``"labels"``
     (class ids or attribute vectors) or ``"source"`` (the images a translator maps). Training-time random draws
     (latents, posterior noise) come from :attr:`rng`, a generator owned by the module, seeded from the global RNG
     when the module is built (so ``seed=...`` still fixes a run) and saved in checkpoints.
@@ -72,15 +73,17 @@ class LabelConditioning:
         return "labels" if self.conditional else None
 
     def check_labels(self, labels: Tensor | None) -> Tensor | None:
-        """Labels on the module's device for a conditional model, ``None`` for an unconditional one."""
+        """Labels (int64, on the module's device) for a conditional model, ``None`` for an unconditional one.
+        Class ids only: one integer per sample, in 0..num_classes-1; anything else is refused with what it was."""
         if not self.conditional:
             return None
-        if labels is None or bool((labels < 0).any()) or bool((labels >= self.num_classes).any()):
+        wrong = _label_problem(labels, self.num_classes)
+        if wrong:
             raise ValueError(
-                f"{type(self).__name__} is class-conditional: it needs labels in 0..{self.num_classes - 1} "
-                "(batches of labelled data, or sample(n, condition=labels))."
+                f"{type(self).__name__} is class-conditional: it needs labels in 0..{self.num_classes - 1} (integer "
+                f"class ids, shape (N,)), {wrong} (batches of labelled data, or sample(n, condition=labels))."
             )
-        return labels.to(self.device)
+        return labels.to(self.device, torch.long)
 
     def sampling_labels(self, n: int, condition: Tensor | None) -> Tensor | None:
         """``condition`` checked, or every class in turn (one class per grid column) when none is given;
@@ -88,11 +91,42 @@ class LabelConditioning:
         if not self.conditional:
             reject_condition(self, condition)
             return None
+        return self._sampling_condition(n, torch.arange(n) % self.num_classes if condition is None else condition)
+
+    def uniform_labels(self, n: int, condition: Tensor | None, generator: torch.Generator) -> Tensor | None:
+        """``condition`` checked, or ``n`` labels drawn uniformly from ``generator`` when none is given (conditional
+        GANs: every class equally likely, as in a balanced dataset, and fixed by a seeded generator); an unconditional
+        model refuses a condition."""
+        if not self.conditional:
+            reject_condition(self, condition)
+            return None
         if condition is None:
-            condition = torch.arange(n) % self.num_classes
-        if len(condition) != n:
-            raise ValueError(f"sample(n={n}, condition=...) got {len(condition)} labels; pass one per sample.")
+            condition = torch.randint(self.num_classes, (n,), generator=generator)
+        return self._sampling_condition(n, condition)
+
+    def _sampling_condition(self, n: int, condition: Tensor) -> Tensor:
+        if not isinstance(condition, Tensor) or condition.dim() != 1 or len(condition) != n:
+            shape = tuple(condition.shape) if isinstance(condition, Tensor) else type(condition).__name__
+            raise ValueError(
+                f"sample(n={n}, condition=...) needs labels in 0..{self.num_classes - 1}, one class id per sample "
+                f"(shape ({n},)), got {shape}."
+            )
         return self.check_labels(condition)
+
+
+def _label_problem(labels, num_classes: int) -> str | None:
+    """What is wrong with ``labels`` as class ids in 0..num_classes-1, or ``None``."""
+    if labels is None:
+        return "none were given"
+    if not isinstance(labels, Tensor):
+        return f"got a {type(labels).__name__}"
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        return f"got dtype {labels.dtype}"
+    if labels.dim() != 1:
+        return f"got shape {tuple(labels.shape)}"
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        return f"got values {int(labels.min())}..{int(labels.max())}"
+    return None
 
 
 @contextmanager

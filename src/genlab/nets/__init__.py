@@ -5,14 +5,18 @@ Every discriminator exposes ``features(x) -> (N, F)`` (its last hidden layer) an
 
 from genlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from genlab.nets.heads import MinibatchDiscrimination
+from genlab.nets.infogan import CodeDiscriminator, CodeHead
 from genlab.nets.init import normal_init
 from genlab.nets.masked import GatedBlock, MaskedConv2d, PixelCNN
 from genlab.nets.mlp import MLPDiscriminator, MLPGenerator
+from genlab.nets.noisy_mlp import NoisyMLPDiscriminator
 from genlab.nets.pixelrnn import RasterLSTM, RowLSTM
 from genlab.nets.toy import Maxout, ToyMLPDiscriminator, ToyMLPGenerator
 from genlab.nets.vae import ConvDecoder, ConvEncoder
 
 __all__ = [
+    "CodeDiscriminator",
+    "CodeHead",
     "ConvDecoder",
     "ConvEncoder",
     "DCGANDiscriminator",
@@ -23,6 +27,7 @@ __all__ = [
     "MinibatchDiscrimination",
     "MLPDiscriminator",
     "MLPGenerator",
+    "NoisyMLPDiscriminator",
     "PixelCNN",
     "RasterLSTM",
     "RowLSTM",

@@ -3,6 +3,9 @@
 Architecture guidelines from Sec. 3 of the paper: strided (transposed) convolutions instead of pooling, BatchNorm in
 both nets except the generator output and the discriminator input, ReLU in G with a Tanh output, LeakyReLU(0.2) in D,
 no fully connected hidden layers. The depth follows the image size: a 4x4 base doubled until ``image_size``.
+
+``num_classes > 0`` makes them class-conditional (``genlab.nets.conditional``): G by the one-hot label appended to z
+or by conditional BatchNorm, D by one-hot label maps at the input, a projection head or an auxiliary classifier.
 """
 
 import math
@@ -10,7 +13,14 @@ import math
 import torch
 from torch import nn
 
-from genlab.nets.heads import score_head
+from genlab.nets.conditional import (
+    GENERATOR_LABEL_MODES,
+    ConditionalBatchNorm2d,
+    ConditionalDiscriminator,
+    LabelSequential,
+    check_label_mode,
+    concat_labels,
+)
 from genlab.nets.init import normal_init
 
 
@@ -25,38 +35,59 @@ def _num_upsamplings(image_size: int) -> int:
 
 
 class DCGANGenerator(nn.Module):
-    """z (N, latent_dim) -> image (N, channels, image_size, image_size) in [-1, 1].
+    """z (N, latent_dim) (and labels (N,)) -> image (N, channels, image_size, image_size) in [-1, 1].
 
     ``width`` is the number of feature maps of the last hidden layer (``ngf`` in the reference code); each layer
-    towards the 4x4 base doubles it.
+    towards the 4x4 base doubles it. Conditional (``num_classes > 0``): ``label_mode="concat"`` appends the one-hot
+    label to z, ``"batchnorm"`` makes every BatchNorm conditional (per-class gain and bias; z alone is the input).
     """
 
-    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64, init_std: float = 0.02):
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: int,
+        image_size: int,
+        width: int = 64,
+        init_std: float = 0.02,
+        num_classes: int = 0,
+        label_mode: str = "concat",
+    ):
         super().__init__()
-        self.latent_dim = latent_dim
+        check_label_mode(type(self).__name__, num_classes, label_mode, GENERATOR_LABEL_MODES)
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.label_mode = label_mode if num_classes else None
         n_up = _num_upsamplings(image_size)
         maps = [width * 2 ** (n_up - 1 - i) for i in range(n_up)]  # e.g. 64px: [512, 256, 128, 64]
+        n_in = latent_dim + (num_classes if self.label_mode == "concat" else 0)
+
+        def norm(n: int) -> nn.Module:
+            return ConditionalBatchNorm2d(n, num_classes) if self.label_mode == "batchnorm" else nn.BatchNorm2d(n)
+
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, maps[0], 4, 1, 0, bias=False),
-            nn.BatchNorm2d(maps[0]),
+            nn.ConvTranspose2d(n_in, maps[0], 4, 1, 0, bias=False),
+            norm(maps[0]),
             nn.ReLU(inplace=True),
         ]
         for n_in, n_out in zip(maps[:-1], maps[1:]):
-            layers += [nn.ConvTranspose2d(n_in, n_out, 4, 2, 1, bias=False), nn.BatchNorm2d(n_out), nn.ReLU(inplace=True)]
+            layers += [nn.ConvTranspose2d(n_in, n_out, 4, 2, 1, bias=False), norm(n_out), nn.ReLU(inplace=True)]
         layers += [nn.ConvTranspose2d(maps[-1], channels, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = LabelSequential(*layers)
         normal_init(self, init_std)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_mode == "concat":
+            z = concat_labels(z, labels, self.num_classes, self)
+        return self.net(z.view(z.shape[0], -1, 1, 1), labels)
 
 
-class DCGANDiscriminator(nn.Module):
-    """Image -> one score per image. ``norm`` is the normalisation after every strided conv but the first.
+class DCGANDiscriminator(ConditionalDiscriminator):
+    """Image (and label) -> one score per image. ``norm`` is the normalisation after every strided conv but the first.
 
     BatchNorm is the DCGAN default; critics trained with a gradient penalty must not use it (the penalty is per
     sample, BatchNorm mixes samples), so they pick ``layer``/``instance``/``none``. ``features`` ends with the 4x4
     maps flattened; the DCGAN output conv (4x4 kernel, no padding, on 4x4 maps) is the linear ``head`` on them.
+    ``label_mode`` (with ``num_classes > 0``): ``"concat"`` (one-hot label maps as extra input channels),
+    ``"projection"`` or ``"auxiliary"``, all on those features.
     """
 
     def __init__(
@@ -67,25 +98,25 @@ class DCGANDiscriminator(nn.Module):
         norm: str = "batch",
         init_std: float = 0.02,
         minibatch_discrimination: int = 0,
+        num_classes: int = 0,
+        label_mode: str = "concat",
     ):
         super().__init__()
+        self.init_labels(num_classes, label_mode)
         n_down = _num_upsamplings(image_size)
         maps = [width * 2**i for i in range(n_down)]  # e.g. 64px: [64, 128, 256, 512]
-        layers: list[nn.Module] = [nn.Conv2d(channels, maps[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels + self.label_inputs, maps[0], 4, 2, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
         size = image_size // 2
         for n_in, n_out in zip(maps[:-1], maps[1:]):
             size //= 2
             layers += [nn.Conv2d(n_in, n_out, 4, 2, 1, bias=norm == "none"), _norm(norm, n_out, size)]
             layers.append(nn.LeakyReLU(0.2, inplace=True))
         self.body = nn.Sequential(*layers, nn.Flatten())
-        self.head = score_head(maps[-1] * 4 * 4, minibatch_discrimination)
+        self.init_head(maps[-1] * 4 * 4, minibatch_discrimination)
         normal_init(self, init_std)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).squeeze(1)
 
 
 def _norm(kind: str, maps: int, size: int) -> nn.Module:
