@@ -96,8 +96,9 @@ def main() -> None:
     if steps[-1] != args.batches:
         steps.append(args.batches)
     labels = args.labels_per_class * cfg.data.num_classes
+    threads = f"{torch.get_num_threads()} thread(s) (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"
     print(f"MNIST-5k, {labels} labels, batch {cfg.data.batch_size}, seed {args.seed}; {platform.machine()} CPU, "
-          f"{torch.get_num_threads()} thread(s) (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), {date.today()}")
+          f"{threads}, {date.today()}")
     print("| model | " + " | ".join(f"error after {s} batches" for s in steps) + " | minutes |")
     print("|---|" + "---|" * (len(steps) + 1))
     for name, result in results.items():

@@ -135,13 +135,15 @@ def test_the_discriminator_must_give_one_logit_per_class(tmp_path: Path):
 
 
 def test_a_short_run_takes_the_held_out_error_far_below_chance(tmp_path: Path):
+    """Two epochs (180 batches of 50 unlabelled + 50 labelled digits) with the preset's settings and a narrower D:
+    the held-out error falls from chance (about 0.9) to below 0.5 (0.24 when measured)."""
     model = small_ssgan(tmp_path, "model.discriminator.hidden=[256,128]")
     datamodule = MNIST5kDataModule(batch_size=50, labels_per_class=10)
     callback = ClassifierError(every_n_steps=None)
     trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, callbacks=[callback], enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
     datamodule.setup("fit")
-    wrong = lambda: float((model.classify(datamodule.val_set[:][0]).argmax(1) != datamodule.val_set[:][1]).float().mean())  # noqa: E731
-    before = wrong()
+    images, labels = datamodule.val_set[:]
+    before = float((model.classify(images).argmax(1) != labels).float().mean())
     trainer.fit(model, datamodule=datamodule)
     assert before > 0.7 and callback.history[-1] < 0.5, (before, callback.history)

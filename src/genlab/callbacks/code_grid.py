@@ -34,7 +34,8 @@ class CodeGrid(PeriodicCallback):
         self.last_paths: list[Path] = []
 
     def supports(self, pl_module: pl.LightningModule) -> bool:
-        return callable(getattr(pl_module, "sweep_code", None)) and isinstance(getattr(pl_module, "continuous_codes", None), int)
+        has_sweep = callable(getattr(pl_module, "sweep_code", None))
+        return has_sweep and isinstance(getattr(pl_module, "continuous_codes", None), int)
 
     @torch.no_grad()
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -45,5 +46,6 @@ class CodeGrid(PeriodicCallback):
             images = pl_module.sweep_code(index, values, generator=torch.Generator().manual_seed(self.seed))
             grid = image_grid(images, nrow=self.steps)
             self.last_paths.append(save_png(grid, self.dirpath / f"continuous_{index}_step_{step:06d}.png"))
-            caption = f"step {step}: rows = categorical code, columns = continuous code {index} from {-self.span:g} to {self.span:g}"
+            caption = (f"step {step}: rows = categorical code, columns = continuous code {index} "
+                       f"from {-self.span:g} to {self.span:g}")
             log_image(trainer.loggers, f"codes/continuous_{index}", grid, step=logged_step(trainer), caption=caption)

@@ -23,11 +23,17 @@ def held_out_labelled(datamodule: pl.LightningDataModule | None, max_images: int
         datamodule.setup("fit")
     val_set = getattr(datamodule, "val_set", None)
     if val_set is None or len(val_set) == 0:
-        raise ValueError(f"{who} needs held-out images, but {type(datamodule).__name__} has no validation split; set data.val_fraction > 0.")
+        raise ValueError(
+            f"{who} needs held-out images, but {type(datamodule).__name__} has no validation split; "
+            "set data.val_fraction > 0."
+        )
     seen = 0
     for batch in datamodule.val_dataloader():
         if batch.labels is None or bool((batch.labels < 0).any()):
-            raise ValueError(f"{who} compares with the classes of held-out images, but {type(datamodule).__name__} has none; use labelled data (data=mnist5k, mnist).")
+            raise ValueError(
+                f"{who} compares with the classes of held-out images, but {type(datamodule).__name__} has none; "
+                "use labelled data (data=mnist5k, mnist)."
+            )
         if max_images is not None:
             batch = batch[: max_images - seen]
         seen += len(batch)
@@ -56,7 +62,8 @@ class CodeAccuracy(PeriodicCallback):
         self.history: list[float] = []
 
     def supports(self, pl_module: pl.LightningModule) -> bool:
-        return callable(getattr(pl_module, "categorical_code", None)) and isinstance(getattr(pl_module, "categories", None), int)
+        has_code = callable(getattr(pl_module, "categorical_code", None))
+        return has_code and isinstance(getattr(pl_module, "categories", None), int)
 
     @torch.no_grad()
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

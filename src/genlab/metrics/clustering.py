@@ -33,9 +33,13 @@ class ClusterAccuracy(Metric):
 
     def update(self, clusters: Tensor, labels: Tensor) -> None:
         if clusters.shape != labels.shape or clusters.dim() != 1:
-            raise ValueError(f"ClusterAccuracy.update needs clusters and labels of one shape (N,), got {tuple(clusters.shape)} and {tuple(labels.shape)}.")
+            raise ValueError(
+                "ClusterAccuracy.update needs clusters and labels of one shape (N,), got "
+                f"{tuple(clusters.shape)} and {tuple(labels.shape)}."
+            )
         pairs = clusters.long() * self.num_classes + labels.long()
-        self.counts += torch.bincount(pairs, minlength=self.num_clusters * self.num_classes).view(self.num_clusters, self.num_classes)
+        counts = torch.bincount(pairs, minlength=self.num_clusters * self.num_classes)
+        self.counts += counts.view(self.num_clusters, self.num_classes)
 
     def compute(self) -> Tensor:
         return torch.tensor(best_mapping_accuracy(self.counts))

@@ -14,6 +14,7 @@ adversarial ones compute (loss, penalties, feature matching, historical averagin
 them: Q reads the fakes' features in a trunk pass of its own.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -58,7 +59,7 @@ class InfoGAN(AdversarialModule):
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        code_head,
+        code_head: Callable[..., CodeHead],
         categories: int = 10,
         continuous_codes: int = 2,
         information_weight: float = 1.0,
@@ -66,18 +67,19 @@ class InfoGAN(AdversarialModule):
     ):
         if categories < 2 or continuous_codes < 0:
             raise ValueError(
-                f"InfoGAN needs model.categories >= 2 and model.continuous_codes >= 0, got {categories} and {continuous_codes}."
+                f"InfoGAN needs model.categories >= 2 and model.continuous_codes >= 0, got {categories} and "
+                f"{continuous_codes}."
             )
         noise_dim = generator.latent_dim - categories - continuous_codes
         if noise_dim < 1:
             raise ValueError(
                 f"model.generator.latent_dim={generator.latent_dim} must hold the noise and the codes "
-                f"({categories} categorical + {continuous_codes} continuous): set it to noise + {categories + continuous_codes} "
-                f"(the paper: 62 + 12 = 74)."
+                f"({categories} categorical + {continuous_codes} continuous): set it to noise + "
+                f"{categories + continuous_codes} (the paper: 62 + 12 = 74)."
             )
         if information_weight < 0:
             raise ValueError(f"model.information_weight is lambda and must be >= 0, got {information_weight}.")
-        head: CodeHead = code_head(in_features=feature_size(generator, discriminator), categories=categories,
+        head = code_head(in_features=feature_size(generator, discriminator), categories=categories,
                                    continuous_codes=continuous_codes)
         super().__init__(generator=generator, discriminator=CodeDiscriminator(discriminator, head), **kwargs)
         self.categories = categories
@@ -147,7 +149,9 @@ class InfoGAN(AdversarialModule):
             or condition.dtype == torch.bool
             or (n and (int(condition.min()) < 0 or int(condition.max()) >= self.categories))
         ):
-            got = f"shape {tuple(condition.shape)}, dtype {condition.dtype}" if isinstance(condition, Tensor) else type(condition).__name__
+            got = type(condition).__name__
+            if isinstance(condition, Tensor):
+                got = f"shape {tuple(condition.shape)}, dtype {condition.dtype}"
             raise ValueError(
                 f"InfoGAN.sample(n={n}, condition=...) fixes the categorical code: pass {n} integers in "
                 f"0..{self.categories - 1} (shape ({n},)), got {got}."

@@ -35,7 +35,9 @@ class SemiSupervisedGAN(AdversarialModule):
     :meth:`classify` is the capability the ``classifier_error`` callback scores on held-out images.
     """
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, num_classes: int, adversarial_weight: float = 0.5, **kwargs):
+    def __init__(
+        self, generator: nn.Module, discriminator: nn.Module, num_classes: int, adversarial_weight: float = 0.5, **kwargs
+    ):
         if num_classes < 2:
             raise ValueError(
                 f"SemiSupervisedGAN classifies real images into data.num_classes classes and needs labelled data "
@@ -71,7 +73,8 @@ class SemiSupervisedGAN(AdversarialModule):
         supervised = supervised_class_loss(logits, labelled.labels)
         loss = self.adversarial_weight * adversarial + supervised
         accuracy = (logits.detach().argmax(1) == labelled.labels).float().mean()
-        return loss, logs | {"loss/d": loss.detach(), "loss/d_supervised": supervised.detach(), "d/labelled_accuracy": accuracy}
+        logs |= {"loss/d": loss.detach(), "loss/d_supervised": supervised.detach(), "d/labelled_accuracy": accuracy}
+        return loss, logs
 
     def generator_objective(self, batch: Batch, fake: Tensor, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
         """Feature matching (or the configured generator loss) against the unlabelled images only: the labelled

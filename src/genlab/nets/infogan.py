@@ -3,8 +3,9 @@ Generative Adversarial Nets", Sec. 6 and App. C): a small head on the discrimina
 the latent codes a fake was made from.
 
 Sharing D's trunk makes the mutual-information term almost free (Sec. 6: Q and D share all convolutional layers,
-with one final layer for the parameters of Q(c|x)), and putting the head inside the discriminator module (:class:`CodeDiscriminator`) makes it train with D's
-optimizer and be saved, averaged and put in eval mode with D, without any special case in the training scheme.
+with one final layer for the parameters of Q(c|x)), and putting the head inside the discriminator module
+(:class:`CodeDiscriminator`) makes it train with D's optimizer and be saved, averaged and put in eval mode with D,
+without any special case in the training scheme.
 """
 
 import torch

@@ -40,7 +40,9 @@ class NoisyMLPDiscriminator(nn.Module):
     ):
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f"NoisyMLPDiscriminator outputs one logit per class and needs num_classes >= 2, got {num_classes}.")
+            raise ValueError(
+                f"NoisyMLPDiscriminator outputs one logit per class and needs num_classes >= 2, got {num_classes}."
+            )
         layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(input_noise)]
         sizes = [channels * image_size * image_size, *hidden]
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
