@@ -290,3 +290,42 @@ class TranslationDataModule(ImageDataModule):
 
 def first_existing(root: Path, names: Sequence[str]) -> str | None:
     return next((name for name in names if (root / name).is_dir()), None)
+
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+def check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"data.direction must be one of {DIRECTIONS}, got {direction!r}.")
+    return direction
+
+
+class SourceTargetDataModule(TranslationDataModule):
+    """What paired (pix2pix) and unpaired (CycleGAN) data share: no labels, a ``direction`` (AtoB|BtoA) and a
+    ``source_channels`` of their own for the input side (``None``: the target side's ``channels``)."""
+
+    #: the official code whose layout this is, for messages
+    layout_name: str = ""
+
+    def __init__(
+        self,
+        root: str | Path,
+        direction: str = "AtoB",
+        channels: int = 3,
+        source_channels: int | None = None,
+        image_size: int = 256,
+        load_size: int | None = None,
+        flip: bool = True,
+        num_classes: int = 0,
+        **kwargs,
+    ):
+        if num_classes != 0:
+            raise ValueError(
+                f"data={self.config_name}: the {self.layout_name} layout carries no labels; set data.num_classes=0 "
+                f"(got {num_classes})."
+            )
+        super().__init__(root, channels, image_size, num_classes, load_size=load_size, flip=flip, **kwargs)
+        self.direction = check_direction(direction)
+        self.source_channels = channels if source_channels is None else source_channels
+        mode_for(self.source_channels)

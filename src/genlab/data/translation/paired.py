@@ -14,14 +14,13 @@ from torch.utils.data import Dataset
 from genlab.data.translation.images import (
     NoItems,
     SharedTransform,
-    TranslationDataModule,
+    SourceTargetDataModule,
     TranslationItems,
+    check_direction,
     first_existing,
     mode_for,
     read_image,
 )
-
-DIRECTIONS = ("AtoB", "BtoA")
 
 PAIRED_LAYOUT = (
     "  ROOT/train/*.jpg   one file per pair: A the left half, B the right half, side by side (even width)\n"
@@ -33,12 +32,6 @@ PAIRED_SOURCE = (
     "data.root=./datasets/facades; your own A/ and B/ folders of equal names: python datasets/combine_A_and_B.py "
     "--fold_A A --fold_B B --fold_AB AB (same repo)"
 )
-
-
-def check_direction(direction: str) -> str:
-    if direction not in DIRECTIONS:
-        raise ValueError(f"data.direction must be one of {DIRECTIONS}, got {direction!r}.")
-    return direction
 
 
 class PairedImages(TranslationItems):
@@ -81,7 +74,7 @@ class PairedImages(TranslationItems):
         return target, -1, source
 
 
-class PairedDataModule(TranslationDataModule):
+class PairedDataModule(SourceTargetDataModule):
     """pix2pix data: ``Batch(images=target half, labels=None, source=input half)``.
 
     ``channels`` are those of the target side (``images``, what the model produces), ``source_channels`` those
@@ -95,27 +88,7 @@ class PairedDataModule(TranslationDataModule):
     config_name = "paired"
     expected_layout = PAIRED_LAYOUT
     how_to_get = PAIRED_SOURCE
-
-    def __init__(
-        self,
-        root: str | Path,
-        direction: str = "AtoB",
-        channels: int = 3,
-        source_channels: int | None = None,
-        image_size: int = 256,
-        load_size: int | None = None,
-        flip: bool = True,
-        num_classes: int = 0,
-        **kwargs,
-    ):
-        if num_classes != 0:
-            raise ValueError(
-                f"data={self.config_name}: the pix2pix layout carries no labels; set data.num_classes=0 (got {num_classes})."
-            )
-        super().__init__(root, channels, image_size, num_classes, load_size=load_size, flip=flip, **kwargs)
-        self.direction = check_direction(direction)
-        self.source_channels = channels if source_channels is None else source_channels
-        mode_for(self.source_channels)
+    layout_name = "pix2pix"
 
     def reader(self, files: list[Path]) -> PairedImages:
         return PairedImages(files, self.transform, self.direction, self.source_channels, self.channels, self.where)

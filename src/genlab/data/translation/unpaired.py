@@ -17,8 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from genlab.data.translation.images import NoItems, SharedTransform, TranslationDataModule, TranslationItems, mode_for
-from genlab.data.translation.paired import check_direction
+from genlab.data.translation.images import NoItems, SharedTransform, SourceTargetDataModule, TranslationItems, mode_for
 
 UNPAIRED_LAYOUT = (
     "  ROOT/trainA/*.jpg  domain A (the sources), any count\n"
@@ -80,7 +79,7 @@ class UnpairedImages(TranslationItems):
         return target, -1, source
 
 
-class UnpairedDataModule(TranslationDataModule):
+class UnpairedDataModule(SourceTargetDataModule):
     """CycleGAN data: ``Batch(images=a B image, labels=None, source=an unrelated A image)`` (see the module notes).
 
     ``channels``: of B (``images``); ``source_channels``: of A. ``direction=BtoA`` swaps the folders' roles.
@@ -91,29 +90,11 @@ class UnpairedDataModule(TranslationDataModule):
     config_name = "unpaired"
     expected_layout = UNPAIRED_LAYOUT
     how_to_get = UNPAIRED_SOURCE
+    layout_name = "CycleGAN"
 
-    def __init__(
-        self,
-        root: str | Path,
-        direction: str = "AtoB",
-        serial: bool = False,
-        channels: int = 3,
-        source_channels: int | None = None,
-        image_size: int = 256,
-        load_size: int | None = None,
-        flip: bool = True,
-        num_classes: int = 0,
-        **kwargs,
-    ):
-        if num_classes != 0:
-            raise ValueError(
-                f"data={self.config_name}: the CycleGAN layout carries no labels; set data.num_classes=0 (got {num_classes})."
-            )
-        super().__init__(root, channels, image_size, num_classes, load_size=load_size, flip=flip, **kwargs)
-        self.direction = check_direction(direction)
+    def __init__(self, root: str | Path, serial: bool = False, **kwargs):
+        super().__init__(root, **kwargs)
         self.serial = bool(serial)
-        self.source_channels = channels if source_channels is None else source_channels
-        mode_for(self.source_channels)
 
     def reader(self, files_a: list[Path], files_b: list[Path], length: int | None = None) -> UnpairedImages:
         return UnpairedImages(
