@@ -281,26 +281,31 @@ class EmbeddedDigits:
         return self.digit_labels(dataset, indices)
 
 
-class MNISTEdges2DigitsDataModule(EmbeddedDigits, PairedDataModule):
+class EmbeddedPairs(EmbeddedDigits):
+    """The paired and unpaired demos' defaults: grey sources, ``default_channels`` targets, no crop (``load_size`` =
+    ``image_size``) and no flip."""
+
+    default_channels: int
+
+    def __init__(self, root: str | Path | None = None, channels: int | None = None, source_channels: int | None = 1,
+                 image_size: int = 32, load_size: int | None = None, flip: bool = False, **kwargs):
+        super().__init__(self._resolve_root(root, image_size), channels=self.default_channels if channels is None else channels,
+                         source_channels=source_channels, image_size=image_size,
+                         load_size=image_size if load_size is None else load_size, flip=flip, **kwargs)
+
+
+class MNISTEdges2DigitsDataModule(EmbeddedPairs, PairedDataModule):
     """Paired demo: edge maps -> digits (see the module notes). Grey in, grey out; no crop/flip by default."""
 
     config_name = "mnist_edges2digits"
-
-    def __init__(self, root: str | Path | None = None, channels: int = 1, source_channels: int | None = 1, image_size: int = 32,
-                 load_size: int | None = None, flip: bool = False, **kwargs):
-        super().__init__(self._resolve_root(root, image_size), channels=channels, source_channels=source_channels,
-                         image_size=image_size, load_size=image_size if load_size is None else load_size, flip=flip, **kwargs)
+    default_channels = 1
 
 
-class MNISTColorizeDataModule(EmbeddedDigits, PairedDataModule):
+class MNISTColorizeDataModule(EmbeddedPairs, PairedDataModule):
     """Paired demo: grey digits -> digits in their class colour (1 -> 3 channels)."""
 
     config_name = "mnist_colorize"
-
-    def __init__(self, root: str | Path | None = None, channels: int = 3, source_channels: int | None = 1, image_size: int = 32,
-                 load_size: int | None = None, flip: bool = False, **kwargs):
-        super().__init__(self._resolve_root(root, image_size), channels=channels, source_channels=source_channels,
-                         image_size=image_size, load_size=image_size if load_size is None else load_size, flip=flip, **kwargs)
+    default_channels = 3
 
     @staticmethod
     def colours() -> Tensor:
@@ -308,15 +313,11 @@ class MNISTColorizeDataModule(EmbeddedDigits, PairedDataModule):
         return torch.from_numpy(class_colours()).float().div(255).sub(0.5).div(0.5)
 
 
-class MNISTThin2ThickDataModule(EmbeddedDigits, UnpairedDataModule):
+class MNISTThin2ThickDataModule(EmbeddedPairs, UnpairedDataModule):
     """Unpaired demo, the default translation data: digits -> other digits dilated. ``true_target`` scores exactly."""
 
     config_name = "mnist_thin2thick"
-
-    def __init__(self, root: str | Path | None = None, channels: int = 1, source_channels: int | None = 1, image_size: int = 32,
-                 load_size: int | None = None, flip: bool = False, **kwargs):
-        super().__init__(self._resolve_root(root, image_size), channels=channels, source_channels=source_channels,
-                         image_size=image_size, load_size=image_size if load_size is None else load_size, flip=flip, **kwargs)
+    default_channels = 1
 
     def true_target(self, source: Tensor) -> Tensor:
         """The exact translation of ``source`` (N, C, H, W) in [-1, 1]: its 3x3 grey dilation, what trainB holds
