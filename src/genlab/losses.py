@@ -178,3 +178,18 @@ def supervised_class_loss(class_logits: Tensor, labels: Tensor) -> Tensor:
     """Salimans et al. 2016, Sec. 5: L_supervised = -E[log p(y | x, y < K+1)] on labelled real images. With the fake
     logit fixed at 0, p(y | x, y < K+1) is the softmax over the K class logits alone, so this is their cross-entropy."""
     return F.cross_entropy(class_logits, labels)
+
+
+def l1_loss(output: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute error: pix2pix's L1 term (Isola et al. 2017, Eq. 3), CycleGAN's cycle-consistency and identity
+    terms (Zhu et al. 2017, Eq. 2 and Sec. 5.2) and StarGAN's reconstruction term (Choi et al. 2018, Eq. 4)."""
+    return (output - target).abs().mean()
+
+
+def domain_classification_loss(domain_logits: Tensor, domains: Tensor) -> Tensor:
+    """StarGAN's domain-classification loss (Choi et al. 2018, Eq. 2-3): cross-entropy for one domain per image
+    (int64 ids (N,), e.g. RaFD or mnist_domains) or, for attribute vectors (float 0/1 (N, A), CelebA), the sum over
+    attributes of binary cross-entropy, averaged over the batch (the official ``classification_loss``)."""
+    if domains.dtype == torch.long and domains.dim() == 1:
+        return F.cross_entropy(domain_logits, domains)
+    return F.binary_cross_entropy_with_logits(domain_logits, domains.float(), reduction="sum") / len(domain_logits)

@@ -1,0 +1,58 @@
+"""What the image-to-image schemes (pix2pix, CycleGAN, StarGAN) share: the sampling contract for translators.
+
+A translator's condition is its *source*: ``sample(n, condition=source)`` translates ``n`` source images
+(``conditioning = "source"``), so sample grids, metrics and ``eval.py`` picture and score translators with the
+callbacks every model uses: the datamodule hands out a fixed, seeded batch of held-out sources
+(:meth:`genlab.data.batch.ConditionSource.conditions`). Each scheme implements :meth:`TranslationModule.translate`
+(the trained mapping, source -> target, in [-1, 1]) and may add rows to its grid with
+:meth:`TranslationModule.translation_rows` (CycleGAN's reconstructions).
+"""
+
+from torch import Tensor
+
+from genlab.models.base import GenerativeModule, evaluating
+
+
+class TranslationModule(GenerativeModule):
+    """Base of the translation schemes: ``sample(n, condition=source)`` = ``translate(source)`` in eval mode.
+
+    ``source_channels`` is the number of channels a source image has (``data.source_channels``); sources with
+    another shape are refused with what they were, before any net sees them.
+    """
+
+    conditioning = "source"
+
+    def __init__(self, source_channels: int) -> None:
+        super().__init__()
+        self.source_channels = source_channels
+
+    def translate(self, source: Tensor) -> Tensor:
+        """Source images (N, source_channels, H, W) -> translated images (N, C, H, W) in [-1, 1] (with grad)."""
+        raise NotImplementedError
+
+    def translation_rows(self, source: Tensor) -> dict[str, Tensor]:
+        """Named image rows a grid shows after the sources, in order; the translation itself at least."""
+        return {"translated": self.translate(source)}
+
+    def sample(self, n: int, *, condition: Tensor | None = None, generator=None) -> Tensor:
+        """Translate ``n`` source images (``condition``). Translation is deterministic: ``generator`` is accepted for
+        the one contract and unused (dropout in pix2pix's generator is off in eval mode)."""
+        source = self.check_source(n, condition)
+        with evaluating(self):
+            return self.translate(source).clamp(-1, 1)
+
+    def check_source(self, n: int, source: Tensor | None) -> Tensor:
+        """``source`` on the module's device, or a clear error naming what was passed instead."""
+        if source is None:
+            raise ValueError(
+                f"{type(self).__name__} translates images: call sample(n, condition=source) with n={n} source images "
+                f"(shape ({n}, {self.source_channels}, H, W), values in [-1, 1]); grids and metrics get them from the "
+                "datamodule's held-out split (datamodule.conditions(n, 'source', seed))."
+            )
+        shape = tuple(source.shape) if isinstance(source, Tensor) else type(source).__name__
+        if not isinstance(source, Tensor) or source.dim() != 4 or len(source) != n or source.shape[1] != self.source_channels:
+            raise ValueError(
+                f"{type(self).__name__}.sample(n={n}, condition=...) needs {n} source images of shape "
+                f"({n}, {self.source_channels}, H, W), got {shape}."
+            )
+        return source.to(self.device, dtype=self.dtype if self.dtype.is_floating_point else None)
