@@ -30,9 +30,12 @@ class TranslationModule(GenerativeModule):
         """Source images (N, source_channels, H, W) -> translated images (N, C, H, W) in [-1, 1] (with grad)."""
         raise NotImplementedError
 
-    def translation_rows(self, source: Tensor) -> dict[str, Tensor]:
-        """Named image rows a grid shows after the sources, in order; the translation itself at least."""
-        return {"translated": self.translate(source)}
+    def translation_rows(self, condition) -> dict[str, Tensor]:
+        """Named rows of a translation grid, in order, each (N, C, H, W) in [-1, 1], from the ``condition`` that
+        :meth:`sample` takes: the sources, then their translations. Schemes add rows (CycleGAN: reconstructions;
+        StarGAN: one row per target domain). Called without grad, in eval mode, by the grid callback."""
+        source = self.check_source(len(condition), condition)
+        return {"source": source, "translated": self.translate(source).clamp(-1, 1)}
 
     def sample(self, n: int, *, condition: Tensor | None = None, generator=None) -> Tensor:
         """Translate ``n`` source images (``condition``). Translation is deterministic: ``generator`` is accepted for
