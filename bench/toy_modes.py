@@ -26,7 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = ["toy_gan", "wgan", "wgan_gp", "lsgan", "hinge_gan"]
+PRESETS = ["toy_gan", "wgan", "wgan_gp", "lsgan", "hinge_gan", "pacgan2", "pacgan3", "pacgan4"]
+# Rows that are a preset plus overrides: PacGAN-m is the toy GAN with a discriminator that judges m packed samples
+# (Lin et al. 2018, Table 1: same toy nets, D input widened m times; genlab.nets.packing).
+VARIANTS = {f"pacgan{m}": ("toy_gan", [f"model.discriminator.pack={m}"]) for m in (2, 3, 4)}
 DATA = ["ring8", "grid25"]
 NUM_MODES = {"ring8": 8, "grid25": 25}
 
@@ -58,11 +61,12 @@ def run_one(job: dict) -> dict:
     from genlab.metrics.modes import ModeCoverage
 
     steps = job["steps"]
+    preset, extra = VARIANTS.get(job["preset"], (job["preset"], []))
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(
             config_name="train",
             overrides=[
-                f"model={job['preset']}", f"data={job['data']}", f"seed={job['seed']}", f"data.seed={job['seed']}",
+                f"model={preset}", *extra, f"data={job['data']}", f"seed={job['seed']}", f"data.seed={job['seed']}",
                 "logger=none", "callbacks=none", "trainer.accelerator=cpu", "print_config=false",
                 f"trainer.max_epochs={math.ceil(steps / 1000)}", f"++trainer.limit_train_batches={min(steps, 1000)}",
                 "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",

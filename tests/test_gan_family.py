@@ -51,7 +51,7 @@ TOY_MLP_NETS = {
     "generator": {"_target_": "genlab.nets.ToyMLPGenerator", "latent_dim": 2, "dim": 2, "hidden": [400] * 4,
                   "batch_norm": True},
     "discriminator": {"_target_": "genlab.nets.ToyMLPDiscriminator", "dim": 2, "hidden": [200] * 3, "maxout_pieces": 5,
-                      "minibatch_discrimination": 0},
+                      "minibatch_discrimination": 0, "pack": 1},
 }
 TINY_TOY = ["model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]", "data.num_points=1000"]
 

@@ -79,6 +79,11 @@ class InfoGAN(AdversarialModule):
             )
         if information_weight < 0:
             raise ValueError(f"model.information_weight is lambda and must be >= 0, got {information_weight}.")
+        if getattr(discriminator, "pack", 1) > 1:
+            raise ValueError(
+                f"InfoGAN's Q head predicts the codes of each sample, but model.discriminator.pack={discriminator.pack} "
+                "judges packs of samples (PacGAN); leave model.discriminator.pack at 1 for InfoGAN."
+            )
         head = code_head(in_features=feature_size(generator, discriminator), categories=categories,
                                    continuous_codes=continuous_codes)
         super().__init__(generator=generator, discriminator=CodeDiscriminator(discriminator, head), **kwargs)

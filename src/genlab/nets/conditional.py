@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.nets.heads import score_head
+from genlab.nets.packing import check_pack, pack_samples
 
 GENERATOR_LABEL_MODES = ("concat", "batchnorm")
 DISCRIMINATOR_LABEL_MODES = ("concat", "projection", "auxiliary")
@@ -84,15 +85,17 @@ class LabelSequential(nn.Sequential):
 
 class ConditionalDiscriminator(nn.Module):
     """A discriminator as trunk phi (``body``: input -> (N, F), :meth:`features`) and score head psi (``head``),
-    with the label modes of this module. Subclasses call :meth:`init_labels` before building ``body`` (in
-    ``"concat"`` mode its input has :attr:`label_inputs` more channels / entries) and :meth:`init_head` after."""
+    with the label modes of this module and PacGAN packing (:mod:`genlab.nets.packing`). Subclasses call
+    :meth:`init_labels` before building ``body`` (its input has ``pack`` times the sample's channels / entries, and in
+    ``"concat"`` mode :attr:`label_inputs` more) and :meth:`init_head` after."""
 
     body: nn.Module
 
-    def init_labels(self, num_classes: int, label_mode: str) -> None:
+    def init_labels(self, num_classes: int, label_mode: str, pack: int = 1) -> None:
         check_label_mode(type(self).__name__, num_classes, label_mode, DISCRIMINATOR_LABEL_MODES)
         self.num_classes = num_classes
         self.label_mode = label_mode if num_classes else None
+        self.pack = check_pack(type(self).__name__, pack, num_classes)
 
     @property
     def label_inputs(self) -> int:
@@ -114,7 +117,9 @@ class ConditionalDiscriminator(nn.Module):
         return concat_labels(x, labels, self.num_classes, self)
 
     def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        """phi(x) (N, F): the last hidden layer (feature matching, minibatch discrimination and the heads read it)."""
+        """phi(x) (N, F): the last hidden layer (feature matching, minibatch discrimination and the heads read it);
+        (N // pack, F) for a packed discriminator, one row per pack."""
+        x = pack_samples(x, self.pack)
         if self.label_mode == "concat":
             x = self.label_input(x, labels)
         return self.body(x)

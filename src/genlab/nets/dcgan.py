@@ -100,13 +100,14 @@ class DCGANDiscriminator(ConditionalDiscriminator):
         minibatch_discrimination: int = 0,
         num_classes: int = 0,
         label_mode: str = "concat",
+        pack: int = 1,  # PacGAN: judge this many samples together (genlab.nets.packing)
     ):
         super().__init__()
-        self.init_labels(num_classes, label_mode)
+        self.init_labels(num_classes, label_mode, pack)
         n_down = _num_upsamplings(image_size)
         maps = [width * 2**i for i in range(n_down)]  # e.g. 64px: [64, 128, 256, 512]
         layers: list[nn.Module] = [
-            nn.Conv2d(channels + self.label_inputs, maps[0], 4, 2, 1),
+            nn.Conv2d(channels * self.pack + self.label_inputs, maps[0], 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         size = image_size // 2

@@ -65,10 +65,11 @@ class MLPDiscriminator(ConditionalDiscriminator):
         minibatch_discrimination: int = 0,
         num_classes: int = 0,
         label_mode: str = "concat",
+        pack: int = 1,  # PacGAN: judge this many samples together (genlab.nets.packing)
     ):
         super().__init__()
-        self.init_labels(num_classes, label_mode)
-        n_in = channels * image_size * image_size + self.label_inputs
+        self.init_labels(num_classes, label_mode, pack)
+        n_in = channels * self.pack * image_size * image_size + self.label_inputs
         self.body = nn.Sequential(nn.Flatten(), *_mlp([n_in, *hidden], nn.LeakyReLU(0.2, inplace=True), dropout))
         self.init_head(hidden[-1], minibatch_discrimination)
 

@@ -68,9 +68,10 @@ class ToyMLPDiscriminator(ConditionalDiscriminator):
         minibatch_discrimination: int = 0,
         num_classes: int = 0,
         label_mode: str = "concat",
+        pack: int = 1,  # PacGAN: judge this many samples together (genlab.nets.packing)
     ):
         super().__init__()
-        self.init_labels(num_classes, label_mode)
-        sizes = [dim + self.label_inputs, *hidden[:-1]]
+        self.init_labels(num_classes, label_mode, pack)
+        sizes = [dim * self.pack + self.label_inputs, *hidden[:-1]]
         self.body = nn.Sequential(*(Maxout(n_in, n_out, maxout_pieces) for n_in, n_out in zip(sizes, hidden)))
         self.init_head(hidden[-1], minibatch_discrimination)
