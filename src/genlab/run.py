@@ -2,6 +2,8 @@
 
 import os
 import re
+import signal
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,14 +11,18 @@ import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationKeyError
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from genlab.callbacks import SampleGrid, SampleMetrics
+from genlab.callbacks.checkpointing import RunCheckpoints
+from genlab.callbacks.divergence import TrainingDiverged
 from genlab.callbacks.likelihood import HeldOutLikelihood
 from genlab.callbacks.periodic import batches_seen
-from genlab.checkpoints import load_checkpoint
+from genlab.callbacks.stopping import StopAfterBatches
+from genlab.checkpoints import GENLAB_KEY, AtomicCheckpointIO, check_fits, load_checkpoint
 from genlab.console import report, show_config
+from genlab.validation import check_config_types
 
 # Left out of the end-of-run summary (they are in the loggers): per-class histograms (``classes_fraction_<c>``),
 # spreads (``kid_std``, ``is_std``) and the bookkeeping of a metric evaluation.
@@ -117,16 +123,16 @@ def log_hyperparameters(loggers: list[Logger], cfg: DictConfig, model: pl.Lightn
         logger.log_hyperparams(config | params)
 
 
-def finish_wandb(loggers: list[Logger]) -> None:
+def finish_wandb(loggers: list[Logger], exit_code: int = 0) -> None:
     """Close the W&B run so the next job of a multirun starts its own instead of reusing this one."""
     if any(isinstance(logger, WandbLogger) for logger in loggers):
         import wandb
 
-        wandb.finish()
+        wandb.finish(exit_code=exit_code)
 
 
-def resume_from(ckpt_path: str) -> None:
-    """Check a resume checkpoint the way Lightning will read it (``weights_only=True``) and say what is wrong."""
+def resume_from(ckpt_path: str) -> dict[str, Any]:
+    """The resume checkpoint, read the way Lightning will read it (``weights_only=True``), or one clear error."""
     path = Path(ckpt_path).expanduser()
     if not path.is_file():
         found = sorted(p.name for p in path.parent.glob("*.ckpt")) if path.parent.is_dir() else []
@@ -134,16 +140,50 @@ def resume_from(ckpt_path: str) -> None:
             f"ckpt_path={path}: no such checkpoint" + (f" (in that folder: {', '.join(found)})" if found else "")
             + ". Runs keep theirs in outputs/runs/<run>/checkpoints/last.ckpt."
         )
-    load_checkpoint(path)
+    return load_checkpoint(path)
+
+
+def continue_run(cfg: DictConfig, checkpoint: dict[str, Any]) -> Path | None:
+    """Point a resumed run at the run it continues: its directory (``<run>/checkpoints/<ckpt>`` next to
+    ``<run>/.hydra``; checkpoints, samples and logger files go on there, this invocation's own log and config stay in
+    its Hydra directory) and its W&B run (the id kept in the checkpoint, ``resume="allow"``). Returns the run."""
+    ckpt = Path(cfg.ckpt_path).expanduser().resolve()
+    run = ckpt.parent.parent
+    if not (run / ".hydra" / "config.yaml").is_file():
+        run = None
+    elif Path(cfg.paths.output_dir).resolve() != run:
+        started = Path(cfg.paths.output_dir)
+        OmegaConf.update(cfg, "paths.output_dir", str(run))
+        with open(run / "resumed.log", "a") as f:
+            f.write(f"{datetime.now():%Y-%m-%d %H:%M:%S} resumed from {ckpt.name} (batch "
+                    f"{(checkpoint.get(GENLAB_KEY) or {}).get('batches', '?')}); log and config: {started}\n")
+    wandb_id = (checkpoint.get(GENLAB_KEY) or {}).get("wandb_run_id")
+    wandb_cfg = OmegaConf.select(cfg, "logger.wandb")
+    if wandb_id and wandb_cfg is not None and "wandb_logger" in str(wandb_cfg.get("_target_")) and not wandb_cfg.get("id"):
+        OmegaConf.update(cfg, "logger.wandb.id", wandb_id, force_add=True)
+        OmegaConf.update(cfg, "logger.wandb.resume", "allow", force_add=True)
+    return run
+
+
+def model_preset() -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.choices.get("model") if HydraConfig.initialized() else None
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit the configured model on the configured data; return the final logged metrics."""
+    """Fit the configured model on the configured data; return the final logged metrics.
+
+    A run stopped by SIGTERM/SIGINT saves a checkpoint (:mod:`genlab.callbacks.checkpointing`) and exits with
+    ``SystemExit(128 + signal)``."""
     # the short summary (or the full config) first, so the log file has it even when the model does not fit the data
     show_config(cfg, cfg.get("print_config", True))
     check_model_fits_data(cfg)
+    check_config_types(cfg)  # trainer.max_epochs=abc: the key and what it takes, before anything is built
+    checkpoint, resumed_run = None, None
     if cfg.get("ckpt_path"):  # a missing, unsafe or corrupt checkpoint stops here with one message, before any work
-        resume_from(cfg.ckpt_path)
+        checkpoint = resume_from(cfg.ckpt_path)
+        resumed_run = continue_run(cfg, checkpoint)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
 
@@ -152,14 +192,43 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
+    preset = model_preset()
+    if checkpoint is not None:
+        this_model = f"model={preset} ({cfg.model.get('_target_')})" if preset else str(cfg.model.get("_target_"))
+        check_fits(checkpoint, model, cfg.ckpt_path, this_model)
+        del checkpoint  # Lightning reads it again; no second copy of the weights in memory
     callbacks = instantiate_dict(cfg.get("callbacks"))
+    for cb in callbacks:
+        if isinstance(cb, RunCheckpoints):
+            cb.model_preset = preset
+    # trainer.max_batches is genlab's (a budget in batches, whatever the model); the rest is Lightning's Trainer
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    max_batches = trainer_cfg.pop("max_batches", None)
+    if max_batches is not None:
+        callbacks.append(StopAfterBatches(max_batches))
     loggers = instantiate_dict(cfg.get("logger"))
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     log_hyperparameters(loggers, cfg, model)
+    if resumed_run is not None:
+        report("resuming", [f"  run directory  {resumed_run}  (checkpoints, samples and logs go on there)"], style="bold")
+    exit_code = 0
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    except SIGTERMException as stop:  # genlab's Interrupted (128 + signal) or Lightning's own (SIGTERM)
+        exit_code = stop.code if isinstance(stop.code, int) else 128 + signal.SIGTERM
+        print_outputs(Path(cfg.paths.output_dir), trainer, loggers, stopped=exit_code)
+        raise SystemExit(exit_code) from None
+    except TrainingDiverged:
+        exit_code = 1
+        print_outputs(Path(cfg.paths.output_dir), trainer, loggers, stopped=exit_code)
+        raise
+    except BaseException:
+        exit_code = 1
+        raise
     finally:
-        finish_wandb(loggers)
+        finish_wandb(loggers, exit_code)
     print_outputs(Path(cfg.paths.output_dir), trainer, loggers)
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
@@ -169,8 +238,9 @@ def headline(values: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in values.items() if not NOT_HEADLINE.search(k))
 
 
-def print_outputs(output_dir: Path, trainer: pl.Trainer, loggers: list[Logger]) -> None:
-    """The "done" block: where everything went, how long it trained, the last metric values, how to resume."""
+def print_outputs(output_dir: Path, trainer: pl.Trainer, loggers: list[Logger], stopped: int = 0) -> None:
+    """The "done" block (or "stopped", for a run that ended with exit status ``stopped``): where everything went, how
+    long it trained, the last metric values, how to resume."""
     lines = [f"run directory  {output_dir}"]
     batches, steps = batches_seen(trainer), trainer.global_step
     # Under manual optimization (GANs) Lightning's global_step, which trainer.max_steps limits, counts optimizer steps.
@@ -184,9 +254,13 @@ def print_outputs(output_dir: Path, trainer: pl.Trainer, loggers: list[Logger]) 
         if isinstance(cb, HeldOutLikelihood) and cb.history:
             last = cb.history[-1]
             lines.append(f"likelihood     {headline(last)}  (held out, after epoch {last['epoch'] + 1})")
-        if isinstance(cb, ModelCheckpoint) and cb.dirpath:
-            lines.append(f"checkpoints    {cb.dirpath}  (resume with ckpt_path={Path(cb.dirpath) / 'last.ckpt'})")
+        if isinstance(cb, RunCheckpoints) and (cb.dirpath / "last.ckpt").is_file():
+            at = f", batch {cb.last_saved_batch}" if cb.last_saved_batch is not None else ""
+            lines.append(f"checkpoints    {cb.dirpath}  (resume with ckpt_path={cb.dirpath / 'last.ckpt'}{at})")
     for logger in loggers:
         if isinstance(logger, WandbLogger) and os.environ.get("WANDB_MODE") in {"offline", "dryrun"}:
             lines.append(f"wandb          offline; upload with: wandb sync {Path(logger.save_dir) / 'wandb'}/offline-run-*")
+    if stopped:
+        report(f"stopped (exit status {stopped})", [f"  {line}" for line in lines], style="bold yellow")
+        return
     report("done", [f"  {line}" for line in lines], style="bold green")
