@@ -281,6 +281,14 @@ def test_train_py_names_the_conditional_preset_and_the_unlabelled_data(tmp_path:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("preset", "reason"), [("infogan", "categorical code is learnt without labels"),
+                                                 ("ssgan", "discriminator is the K-class classifier")])
+def test_schemes_with_their_own_use_of_labels_refuse_model_conditioning_with_the_reason(tmp_path: Path, preset: str, reason: str):
+    with pytest.raises(ValueError, match=rf"cannot take model/conditioning=projection: its {reason}.*cdcgan, acgan"):
+        check_model_fits_data(compose_config(tmp_path, [f"model={preset}", "model/conditioning=projection"]))
+    check_model_fits_data(compose_config(tmp_path, [f"model={preset}", "model/conditioning=none"]))
+
+
 # -- pictures and metrics -------------------------------------------------------------------------------------------------
 def fit(module, tmp_path: Path, callbacks=(), batches: int = 2):
     import pytorch_lightning as pl

@@ -38,6 +38,13 @@ def instantiate_dict(cfg: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(item) for item in cfg.values() if item is not None and "_target_" in item]
 
 
+def _target_class(node: DictConfig) -> type | None:
+    try:
+        return hydra.utils.get_class(node.get("_target_"))
+    except Exception:  # no importable _target_: instantiation reports that itself
+        return None
+
+
 def check_model_fits_data(cfg: DictConfig) -> None:
     """Fail before anything is built when the model has no nets for the data's kind, or its nets read a data key the
     chosen data does not have, with one message that names the presets that fit.
@@ -66,10 +73,8 @@ def check_model_fits_data(cfg: DictConfig) -> None:
     where = f"conf/model/{choices['model']}.yaml" if choices.get("model") else "conf/model/<preset>.yaml"
     data = str(cfg.data.get("_target_"))
     data = f"data={choices['data']}, {data}" if choices.get("data") else data
-    try:
-        takes = inspect.signature(hydra.utils.get_class(cfg.model.get("_target_"))).parameters
-    except Exception:  # no importable _target_: instantiation reports that itself
-        takes = {}
+    target = _target_class(cfg.model)
+    takes = inspect.signature(target).parameters if target is not None else {}
     # a nets node without _target_ is not a net: the model/conditioning group adds num_classes to whatever nets compose
     missing = [
         f"model.{name}" for name in ("generator", "discriminator") if name in takes and "_target_" not in (cfg.model.get(name) or {})
@@ -81,6 +86,14 @@ def check_model_fits_data(cfg: DictConfig) -> None:
             f"Presets with nets for {kind} data: {fitting[kind]}. To give a preset {kind} nets, add "
             f"'- optional nets/{family[kind]}@_here_: ${{oc.select:data/kind,images}}' to its defaults list "
             "(conf/model/base/adversarial.yaml explains these lines)."
+        )
+    # Schemes whose own use of labels or codes rules out model/conditioning say why (class attribute)
+    refused = getattr(_target_class(cfg.model), "refuses_label_conditioning", None)
+    label_mode = OmegaConf.select(cfg, "model.discriminator.label_mode", default=None)
+    if refused and (choices.get("model/conditioning", "none") != "none" or label_mode is not None):
+        raise ValueError(
+            f"{preset} cannot take model/conditioning={choices.get('model/conditioning', label_mode)}: {refused}. Class-conditional "
+            "presets: cgan, cdcgan, acgan, projection_gan (or model=dcgan model/conditioning=concat|projection|auxiliary)."
         )
     # Class-conditional models (model/conditioning=... on a GAN: its discriminator gets a label_mode; CVAE and
     # conditional PixelCNN: model.conditional=true) need class labels, which unlabelled image data (folder, celeba,

@@ -55,6 +55,8 @@ class InfoGAN(AdversarialModule):
     :meth:`sweep_code` draws the paper's code grids and :meth:`categorical_code` reads the code of real images.
     """
 
+    refuses_label_conditioning = "its categorical code is learnt without labels (condition= fixes the code, not a digit class)"
+
     def __init__(
         self,
         generator: nn.Module,

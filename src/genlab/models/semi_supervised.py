@@ -35,6 +35,8 @@ class SemiSupervisedGAN(AdversarialModule):
     :meth:`classify` is the capability the ``classifier_error`` callback scores on held-out images.
     """
 
+    refuses_label_conditioning = "its discriminator is the K-class classifier trained from the labelled subset, and its generator is unconditional"
+
     def __init__(
         self, generator: nn.Module, discriminator: nn.Module, num_classes: int, adversarial_weight: float = 0.5, **kwargs
     ):
