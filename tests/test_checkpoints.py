@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import CONF_DIR, FAST, SMALL_DCGAN, compose_config
-from genlab.checkpoints import CheckpointError, load_checkpoint
+from genlab.checkpoints import AtomicCheckpointIO, CheckpointError, load_checkpoint
 from genlab.evaluate import evaluate
 from genlab.run import train
 
@@ -97,3 +97,32 @@ def test_a_checkpoint_of_another_model_says_so(trained_run: Path, tmp_path: Path
     torch.save({"state_dict": {"encoder.weight": torch.zeros(2)}}, other)
     with pytest.raises(CheckpointError, match="does not fit the model of its run config"):
         evaluate(eval_config("mode=sample", f"ckpt_path={other}", "num_samples=2", f"out_dir={tmp_path / 'out'}"))
+
+
+@pytest.mark.parametrize("content", [b"", b"\x8f\x02garbage" * 100], ids=["empty", "random_bytes"])
+def test_an_empty_or_garbage_file_is_not_a_genlab_checkpoint(tmp_path: Path, content: bytes):
+    path = tmp_path / "last.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=f"{path}.* not a genlab checkpoint"):
+        load_checkpoint(path)
+
+
+def test_resume_with_another_model_says_which_model_wrote_the_checkpoint(trained_run: Path, tmp_path: Path):
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    cfg = compose_config(tmp_path, ["model=vae", *FAST, "logger=none", f"ckpt_path={ckpt}"])
+    with pytest.raises(CheckpointError, match=r"written by genlab\.models\.adversarial\.AdversarialModule.*do not fit genlab\.models\.VariationalModule: \d+ missing"):
+        train(cfg)
+
+
+def test_a_save_killed_midway_leaves_the_previous_file_whole(trained_run: Path, tmp_path: Path):
+    target = tmp_path / "last.ckpt"
+    target.write_bytes((trained_run / "checkpoints" / "last.ckpt").read_bytes())
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise KeyboardInterrupt  # stands in for a kill in the middle of torch.save
+
+    with pytest.raises(KeyboardInterrupt):
+        AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(1000)}, "x": Unpicklable()}, target)
+    assert load_checkpoint(target)["state_dict"].keys() == load_checkpoint(trained_run / "checkpoints" / "last.ckpt")["state_dict"].keys()
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left behind

@@ -1,6 +1,6 @@
 """The flows behind ``eval.py``: score a checkpoint (``mode=metrics``), write its samples as PNG files
-(``mode=sample``), draw completions (``mode=complete``), latent interpolations (``mode=interpolate``) or DCGAN's
-vector arithmetic (``mode=arithmetic``). Each starts from the same :func:`open_run` preamble:
+(``mode=sample``), draw completions (``mode=complete``), latent interpolations (``mode=interpolate``), DCGAN's
+vector arithmetic (``mode=arithmetic``) or translate a folder of images with a translator (``mode=translate``). Each starts from the same :func:`open_run` preamble:
 the run's config, the checkpoint's weights (loaded safely), the device."""
 
 import json
@@ -24,7 +24,7 @@ from genlab.data.batch import conditions_for
 
 log = logging.getLogger(__name__)
 
-MODES = ("metrics", "sample", "complete", "interpolate", "arithmetic")
+MODES = ("metrics", "sample", "complete", "interpolate", "arithmetic", "translate")
 
 
 @dataclass
@@ -66,12 +66,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         "complete": write_completions,
         "interpolate": write_interpolations,
         "arithmetic": write_arithmetic,
+        "translate": write_translations,
     }
     if mode not in flows:
         raise ValueError(
             f"mode={mode}: choose mode=metrics (score a checkpoint), mode=sample (write PNG files), "
             "mode=complete (image completion grid, autoregressive models), mode=interpolate (latent interpolation "
-            "grids) or mode=arithmetic (DCGAN's vector arithmetic on concepts a - b + c)."
+            "grids), mode=arithmetic (DCGAN's vector arithmetic on concepts a - b + c) or mode=translate (translate "
+            "a folder of images with pix2pix, CycleGAN, ...)."
         )
     return flows[mode](cfg)
 
@@ -270,3 +272,89 @@ def write_arithmetic(cfg: DictConfig) -> dict[str, float]:
     report("wrote", [f"  {path}", f"  rows: {a}, {b}, {c} ({spec.per_concept} exemplars each, then their mean), "
                      f"result {a} - {b} + {c}", f"  exemplars: {source}"], style="bold green")
     return {"per_concept": float(spec.per_concept)}
+
+
+def write_translations(cfg: DictConfig) -> dict[str, float]:
+    """``eval.py mode=translate ckpt_path=... input_dir=DIR [out_dir=DIR]``: every image under ``input_dir``
+    translated by a translator (``conditioning == "source"``: pix2pix, CycleGAN, ...), written as PNGs with the same
+    names (and subfolders) in ``out_dir`` (default ``<run>/translated/<ckpt>_<input folder>/``).
+
+    Each image goes through the run's own test-time view, as the held-out sources did in training: converted to
+    the source mode (grey or RGB, from RGBA, palette, 16-bit, ...) and resized to ``data.image_size`` (the data's
+    ``keep_aspect`` / ``center_crop`` settings included), so outputs are ``image_size`` square, as the official
+    ``test.py`` writes them. Files that are not images (by extension) or do not decode are skipped and listed."""
+    from PIL import Image, UnidentifiedImageError
+
+    from genlab.data.folder import IMAGE_EXTENSIONS
+    from genlab.data.translation.images import mode_for
+    from genlab.metrics.extractors import to_uint8
+
+    if not cfg.get("input_dir"):
+        raise ValueError("mode=translate needs input_dir=DIR, a folder of source images (e.g. datasets/horse2zebra/testA).")
+    input_dir = Path(cfg.input_dir).expanduser()
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"input_dir={input_dir}: no such folder. Point input_dir at a folder of source images.")
+    located = locate_run(cfg)
+    ckpt, run_dir, run_cfg = located
+    datamodule = hydra.utils.instantiate(run_cfg.data)  # reads no data: only its test-time transform and channels
+    transform, source_channels = getattr(datamodule, "transform", None), getattr(datamodule, "source_channels", None)
+    if transform is None or source_channels is None:
+        raise ValueError(
+            f"mode=translate reads images the way the run's translation data does, but its data "
+            f"({run_cfg.data.get('_target_')}) has no test-time transform / source_channels: it is no translation data."
+        )
+    files = sorted(p for p in input_dir.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(input_dir).parts))
+    skipped = [(p, "not an image file") for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS]
+    candidates = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+    targets: dict[Path, Path] = {}
+    for path in candidates:
+        name = path.relative_to(input_dir).with_suffix(".png")
+        if name in targets:
+            raise ValueError(f"input_dir={input_dir}: {targets[name]} and {path} would both be written as {name}; rename one.")
+        targets[name] = path
+    if not candidates:
+        raise FileNotFoundError(
+            f"input_dir={input_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
+            + (f"; {len(skipped)} other files, e.g. {skipped[0][0].name}" if skipped else ", it is empty") + "."
+        )
+    run = open_run(cfg, located)
+    if getattr(run.model, "conditioning", None) != "source":
+        raise ValueError(
+            f"mode=translate needs a translator (a model conditioned on source images: pix2pix, cyclegan, ...), but "
+            f"{type(run.model).__name__} is conditioned on {getattr(run.model, 'conditioning', None)}; use mode=sample."
+        )
+    out_dir = Path(cfg.out_dir).expanduser() if cfg.get("out_dir") else run_dir / "translated" / f"{ckpt.stem}_{input_dir.name}"
+    mode, draw = mode_for(source_channels), transform.draw(False)
+
+    def load(path: Path):
+        try:
+            with Image.open(path) as image:
+                image.load()
+                return transform.apply(image, mode, draw)
+        except (UnidentifiedImageError, OSError) as err:
+            skipped.append((path, f"does not decode ({err})"))
+            return None
+
+    start, written, items = time.perf_counter(), 0, list(targets.items())
+    with torch.no_grad():
+        for first in range(0, len(items), cfg.batch_size):
+            loaded = [(name, load(path)) for name, path in items[first : first + cfg.batch_size]]
+            loaded = [(name, x) for name, x in loaded if x is not None]
+            if not loaded:
+                continue
+            sources = torch.stack([x for _, x in loaded]).to(run.device)
+            translated = to_uint8(run.model.sample(len(sources), condition=sources)).permute(0, 2, 3, 1).cpu().numpy()
+            for (name, _), image in zip(loaded, translated):
+                path = out_dir / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+                written += 1
+    if written == 0:
+        raise ValueError(f"input_dir={input_dir}: none of its {len(candidates)} image files decode (e.g. {skipped[-1][0].name}).")
+    seconds = time.perf_counter() - start
+    lines = [f"  to {out_dir} in {seconds:.1f} s ({run_cfg.data.image_size} px, as the run trained)"]
+    if skipped:
+        lines.append(f"  skipped {len(skipped)} files: " + ", ".join(f"{p.relative_to(input_dir)} ({why})" for p, why in skipped[:5])
+                     + (", ..." if len(skipped) > 5 else ""))
+    report(f"wrote {written} translations", lines, style="bold green")
+    return {"num_images": float(written), "skipped": float(len(skipped)), "seconds": seconds}

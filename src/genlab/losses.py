@@ -193,3 +193,14 @@ def domain_classification_loss(domain_logits: Tensor, domains: Tensor) -> Tensor
     if domains.dtype == torch.long and domains.dim() == 1:
         return F.cross_entropy(domain_logits, domains)
     return F.binary_cross_entropy_with_logits(domain_logits, domains.float(), reduction="sum") / len(domain_logits)
+
+
+def began_discriminator_loss(real_energy: Tensor, fake_energy: Tensor, k: Tensor | float) -> Tensor:
+    """Berthelot et al. 2017 (BEGAN), Eq. 4 for the autoencoder D: L(x) - k_t L(G(z)), with L(v) = |v - D(v)| the
+    per-sample reconstruction energies and k_t in [0, 1] the equilibrium control's weight (held by the model)."""
+    return real_energy.mean() - k * fake_energy.mean()
+
+
+def began_generator_loss(fake_energy: Tensor) -> Tensor:
+    """Berthelot et al. 2017 (BEGAN), Eq. 4 for G: L(G(z)), the autoencoder's energy on the fakes."""
+    return fake_energy.mean()

@@ -63,7 +63,7 @@ def check_model_fits_data(cfg: DictConfig) -> None:
     # The presets with a nets line per kind; tests/test_gan_family.py composes every preset to keep this list true.
     fitting = {
         "point": "toy_gan, wgan, wgan_gp, lsgan, hinge_gan (e.g. python train.py model=toy_gan data=ring8)",
-        "image": "dcgan, gan, wgan, wgan_gp, lsgan, hinge_gan, cgan, cdcgan, acgan, projection_gan, infogan, ssgan "
+        "image": "dcgan, gan, wgan, wgan_gp, lsgan, hinge_gan, cgan, cdcgan, acgan, projection_gan, infogan, ssgan, began "
         "(e.g. python train.py model=dcgan data=mnist5k)",
     }
     family = {"point": "toy_mlp", "image": "dcgan"}
@@ -115,6 +115,12 @@ def check_model_fits_data(cfg: DictConfig) -> None:
         key = str(err).split("'")[1] if "'" in str(err) else "?"
         if key == "data.num_classes" and gan_conditioning:  # point nets made conditional: point data has no classes
             raise no_labels from err
+        if key == "data.source_channels":  # translators read the input side of translation data
+            raise ValueError(
+                f"{preset} translates images and reads data.source_channels, which the data ({data}) does not have: "
+                "it needs translation data with source images. Unpaired: data=mnist_thin2thick, data=unpaired "
+                "data.root=DIR; paired: data=mnist_edges2digits, mnist_colorize, data=paired data.root=DIR."
+            ) from err
         if not key.startswith("data."):
             raise
         other = "image" if kind == "point" else "point"
@@ -214,14 +220,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for cb in callbacks:
         if isinstance(cb, RunCheckpoints):
             cb.model_preset = preset
-    # trainer.max_batches is genlab's (a budget in batches, whatever the model); the rest is Lightning's Trainer
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    max_batches = trainer_cfg.pop("max_batches", None)
-    if max_batches is not None:
-        callbacks.append(StopAfterBatches(max_batches))
+    if cfg.get("max_batches") is not None:  # a budget in batches, whatever the model (callbacks/stopping.py)
+        callbacks.append(StopAfterBatches(cfg.max_batches))
     loggers = instantiate_dict(cfg.get("logger"))
+    # every checkpoint written atomically (a kill mid-save leaves the previous file whole): genlab.checkpoints
     trainer: pl.Trainer = hydra.utils.instantiate(
-        trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
     log_hyperparameters(loggers, cfg, model)
     if resumed_run is not None:

@@ -68,7 +68,7 @@ class CodeAccuracy(PeriodicCallback):
     @torch.no_grad()
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         datamodule = trainer.datamodule
-        metric = ClusterAccuracy(pl_module.categories, datamodule.num_classes)
+        metric = ClusterAccuracy(pl_module.categories, datamodule.num_classes, sync_on_compute=False)  # rank 0's alone
         for batch in held_out_labelled(datamodule, self.num_images, type(self).__name__):
             metric.update(pl_module.categorical_code(batch.images.to(pl_module.device)).cpu(), batch.labels.cpu())
         accuracy = float(metric.compute())

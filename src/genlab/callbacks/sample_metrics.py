@@ -12,6 +12,11 @@ from genlab.evaluation import prepare_metrics, score_samples
 from genlab.metrics import metric_entries
 
 
+def single_process() -> bool:
+    """``distributed_available_fn`` of a torchmetrics ``Metric`` that only one process updates and computes."""
+    return False
+
+
 class SampleMetrics(PeriodicCallback):
     """Every ``every_n_steps`` training batches and at the end of training, draw ``num_samples`` samples (in chunks
     of ``batch_size``, seeded), feed them to each metric's ``update(samples)`` and log ``metrics/<name>`` for every
@@ -45,7 +50,14 @@ class SampleMetrics(PeriodicCallback):
         self.history: list[dict[str, float]] = []
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:  # under DDP rank 0 alone scores samples; the others need no reference features
+            self.metrics = {}
+            return
         self.metrics = prepare_metrics(self.metrics, trainer.datamodule, pl_module.device, self.on_unsupported_data)
+        for metric in self.metrics.values():  # computed by one process: no gather with ranks that are not there
+            for part in metric.modules():
+                if isinstance(part, Metric):
+                    part.distributed_available_fn = single_process
 
     def supports(self, pl_module: pl.LightningModule) -> bool:
         return bool(self.metrics)

@@ -14,6 +14,7 @@ import torch
 from genlab.callbacks.periodic import PeriodicCallback, batches_seen, logged_step
 from genlab.data.batch import conditions_for
 from genlab.images import image_grid, log_image, save_gif, save_png
+from genlab.models.base import evaluating
 
 
 class SampleGrid(PeriodicCallback):
@@ -23,7 +24,10 @@ class SampleGrid(PeriodicCallback):
     Re-seeding a ``torch.Generator`` each time gives the same noise every time without storing it, so the grids
     show one fixed set of latents evolving. Point samples (N, 2) are drawn as a scatter plot over the data's modes
     (when the datamodule has ``centers``), on axes fixed by those modes so the frames of the GIF line up. When the
-    conditions are images (a translator's sources), each row of sources is followed by the row of its outputs.
+    conditions are images (a translator's sources), each row of sources is followed by the row of its outputs; a
+    model with ``translation_rows`` (every :class:`~genlab.models.translation.TranslationModule`) names its rows
+    (source | translated | what the scheme adds), and the ground truth follows as a last row where the datamodule
+    knows it (:func:`translation_grid_rows`). The caption lists the rows.
     Writes ``dirpath/step_000123.png``, logs ``samples/grid`` and, at the end of training, ``dirpath/progress.gif``
     of all grids.
     """
@@ -56,30 +60,52 @@ class SampleGrid(PeriodicCallback):
         condition = conditions_for(pl_module, trainer.datamodule, self.num_samples, self.seed)
         if condition is not None:
             condition = condition.to(pl_module.device)
-        samples = pl_module.sample(self.num_samples, condition=condition, generator=torch.Generator().manual_seed(self.seed))
-        if samples.dim() == 2 and samples.shape[1] == 2:
-            grid = scatter_plot(samples, modes=getattr(trainer.datamodule, "centers", None), title=f"step {step}")
-        elif condition is not None and condition.dim() == 4:
-            grid = image_grid(interleave_rows(condition, samples, self.nrow), nrow=self.nrow)
+        caption = f"step {step}"
+        if callable(getattr(pl_module, "translation_rows", None)):
+            rows = translation_grid_rows(pl_module, condition, trainer.datamodule)
+            grid = image_grid(interleave_rows(list(rows.values()), self.nrow), nrow=self.nrow)
+            caption += ": rows " + " | ".join(rows)
         else:
-            grid = image_grid(samples, nrow=self.nrow)
+            samples = pl_module.sample(self.num_samples, condition=condition, generator=torch.Generator().manual_seed(self.seed))
+            if samples.dim() == 2 and samples.shape[1] == 2:
+                grid = scatter_plot(samples, modes=getattr(trainer.datamodule, "centers", None), title=f"step {step}")
+            elif condition is not None and condition.dim() == 4:
+                grid = image_grid(interleave_rows([condition, samples], self.nrow), nrow=self.nrow)
+            else:
+                grid = image_grid(samples, nrow=self.nrow)
         self.frames.append(grid)
         self.last_path = save_png(grid, self.dirpath / f"step_{step:06d}.png")
-        log_image(trainer.loggers, "samples/grid", grid, step=logged_step(trainer), caption=f"step {step}")
+        log_image(trainer.loggers, "samples/grid", grid, step=logged_step(trainer), caption=caption)
 
 
-def interleave_rows(first: torch.Tensor, second: torch.Tensor, nrow: int) -> torch.Tensor:
-    """Rows of ``nrow`` images alternating between ``first`` and ``second`` (sources, then their translations).
-    Grayscale next to colour is repeated to three channels; smaller sources (super-resolution inputs) are enlarged
-    to the outputs' size by pixel repetition."""
-    if first.shape[-2:] != second.shape[-2:]:
-        first = torch.nn.functional.interpolate(first.float(), size=second.shape[-2:], mode="nearest")
-    channels = max(first.shape[1], second.shape[1])
-    first, second = (t.to(second.device).expand(-1, channels, -1, -1) for t in (first, second))
-    rows = []
-    for start in range(0, len(second), nrow):
-        rows += [first[start : start + nrow], second[start : start + nrow]]
-    return torch.cat(rows)
+def translation_grid_rows(model: pl.LightningModule, condition, datamodule) -> dict[str, torch.Tensor]:
+    """A translator's named rows (``model.translation_rows``: source, translated, whatever the scheme adds), then
+    ``target``, the ground truth, where the datamodule knows it (``ground_truth_known``: paired data, a known
+    mapping); in eval mode, without grad."""
+    with evaluating(model):
+        rows = dict(model.translation_rows(condition))
+    if getattr(datamodule, "ground_truth_known", False):
+        rows["target"] = datamodule.true_target(condition)
+    return rows
+
+
+def interleave_rows(rows: list[torch.Tensor], nrow: int) -> torch.Tensor:
+    """Grid rows of ``nrow`` images cycling through ``rows`` (sources, then their translations, ...): item ``i`` of
+    every tensor sits in the same column. Grayscale next to colour is repeated to three channels; smaller images
+    (super-resolution inputs) are enlarged to the largest size by pixel repetition."""
+    size = max((r.shape[-2:] for r in rows), key=lambda hw: hw[0] * hw[1])
+    channels = max(r.shape[1] for r in rows)
+    device = rows[-1].device
+    rows = [
+        (torch.nn.functional.interpolate(r.float(), size=size, mode="nearest") if r.shape[-2:] != size else r)
+        .to(device)
+        .expand(-1, channels, -1, -1)
+        for r in rows
+    ]
+    out = []
+    for start in range(0, len(rows[0]), nrow):
+        out += [r[start : start + nrow] for r in rows]
+    return torch.cat(out)
 
 
 def scatter_plot(points: torch.Tensor, modes: torch.Tensor | None = None, title: str = "", size_px: int = 480) -> np.ndarray:

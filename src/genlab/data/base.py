@@ -10,9 +10,10 @@ from torchvision.transforms import v2
 
 from genlab.data.batch import ConditionSource
 from genlab.data.labelled import SemiSupervisedBatches, SemiSupervisedItems, item_labels, labelled_subset
+from genlab.data.resumable import ResumableShuffle
 
 
-class ImageDataModule(ConditionSource, pl.LightningDataModule):
+class ImageDataModule(ResumableShuffle, ConditionSource, pl.LightningDataModule):
     """Base for image datamodules. Subclasses implement :meth:`build_datasets`.
 
     ``channels`` and ``image_size`` are what the model sees: every dataset is converted (grayscale <-> RGB) and
@@ -21,6 +22,8 @@ class ImageDataModule(ConditionSource, pl.LightningDataModule):
     ``labels_per_class``: keep the labels of that many seeded training items per class and mark the rest -1, with
     the labelled items in every training batch (the semi-supervised protocol, :mod:`genlab.data.labelled`; the
     ``ssgan`` preset sets 10). ``None``: every item keeps its label.
+
+    The training loader resumes mid-epoch exactly (:mod:`genlab.data.resumable`).
     """
 
     def __init__(
@@ -90,16 +93,16 @@ class ImageDataModule(ConditionSource, pl.LightningDataModule):
         return self._loader(self.val_set, shuffle=False, drop_last=False)
 
     def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last,
+        """A loader of ``dataset``; a shuffled one (training) resumes mid-epoch exactly (:mod:`genlab.data.resumable`)."""
+        options = dict(
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
             collate_fn=self.collate,
         )
+        if shuffle:
+            return self.resumable_loader(dataset, self.batch_size, drop_last=drop_last, **options)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=False, drop_last=drop_last, **options)
 
     def image_transform(self) -> v2.Compose:
         """PIL image -> float tensor in [-1, 1] with ``channels`` channels, resized and center-cropped."""

@@ -10,12 +10,13 @@ import math
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from genlab.data.batch import CollateBatch, ConditionSource
+from genlab.data.resumable import ResumableShuffle
 
 
-class GaussianMixtureDataModule(ConditionSource, pl.LightningDataModule):
+class GaussianMixtureDataModule(ResumableShuffle, ConditionSource, pl.LightningDataModule):
     """``num_points`` draws (fixed by ``seed``) from an equal-weight mixture of isotropic Gaussians.
 
     PacGAN trains on 100k points in batches of 100; those are the defaults.
@@ -55,14 +56,14 @@ class GaussianMixtureDataModule(ConditionSource, pl.LightningDataModule):
         return points, labels
 
     def train_dataloader(self) -> DataLoader:
-        # Whole shuffled batches are indexed at once (batch_size=None: no per-point fetch and collate), which
-        # matters when a training step on 2-D points costs about as much as loading it. drop_last: BatchNorm in G
-        # and the per-batch GAN losses want equal batch sizes.
-        batches = BatchSampler(RandomSampler(self.train_set), self.batch_size, drop_last=True)
-        return DataLoader(
+        # Whole shuffled batches are indexed at once (no per-point fetch and collate), which matters when a training
+        # step on 2-D points costs about as much as loading it. drop_last: BatchNorm in G and the per-batch GAN
+        # losses want equal batch sizes. Resumable mid-epoch (genlab.data.resumable).
+        return self.resumable_loader(
             self.train_set,
-            sampler=batches,
-            batch_size=None,
+            self.batch_size,
+            drop_last=True,
+            whole_batches=True,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=CollateBatch(labelled=True, batched=True),

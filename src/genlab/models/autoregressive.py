@@ -90,11 +90,17 @@ class AutoregressiveModule(LabelConditioning, GenerativeModule):
 
     # -- sampling ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def fill(self, indices: Tensor, start: int, labels: Tensor | None, generator: torch.Generator | None) -> Tensor:
-        """Ancestral sampling of every variable at raster pixel index >= ``start`` of ``indices`` (in place)."""
+    def fill(
+        self, indices: Tensor, start: int, labels: Tensor | None, generator: torch.Generator | None, *, cached: bool = True
+    ) -> Tensor:
+        """Ancestral sampling of every variable at raster pixel index >= ``start`` of ``indices`` (in place).
+
+        ``cached=True`` uses the net's own incremental sampler (``net.fill``: per-layer caches for PixelCNNs, the
+        carried state for the LSTMs). ``cached=False`` is the reference it must agree with: the whole net once per
+        variable. Both draw the same uniforms in the same order, so a seed gives the same samples either way."""
         labels = self.check_labels(labels)
         draw = lambda logits: draw_categorical(logits, generator)  # noqa: E731
-        if hasattr(self.net, "fill"):  # recurrent nets carry their state: one step per pixel
+        if cached and hasattr(self.net, "fill"):
             return self.net.fill(indices, start, self.coding.embed, draw, labels)
         width = indices.shape[-1]
         for t in range(start, indices.shape[-2] * width):

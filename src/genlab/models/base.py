@@ -48,6 +48,12 @@ class GenerativeModule(pl.LightningModule):
         if RNG_STATE_KEY in checkpoint:
             self.rng.set_state(checkpoint[RNG_STATE_KEY])
 
+    def on_train_start(self) -> None:
+        # DDP: every process seeded (or restored from rank 0's checkpoint) the same stream; from here on each draws
+        # its own noise, or the global batch would repeat one set of latents world_size times
+        if self.trainer.world_size > 1 and self.global_rank > 0:
+            self.rng.manual_seed(int(torch.randint(2**62, (1,), generator=self.rng)) + self.global_rank)
+
 
 class LabelConditioning:
     """What class-conditional schemes (CVAE, conditional PixelCNN, conditional GANs) share: one check of the

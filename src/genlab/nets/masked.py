@@ -11,12 +11,17 @@ gates), as long as each part has a multiple of ``groups`` features, so the masks
 
 Every net maps an embedded image ``(N, in_channels, H, W)`` to logits ``(N, levels, channels, H, W)``: one
 ``levels``-way softmax per data channel and pixel. Logits at row ``i`` depend only on input rows ``<= i``, so a
-sampler may run the net on the rows it has so far.
+naive sampler may run the net on the rows it has so far. ``PixelCNN.fill`` samples with per-layer caches
+(``genlab.nets.incremental``), computing each activation once instead of rerunning the net for every pixel.
 """
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from genlab.nets.incremental import fill_cached, gate
 
 
 def causal_mask(out_channels: int, in_channels: int, kernel_size: tuple[int, int], mask_type: str, groups: int = 1) -> Tensor:
@@ -81,11 +86,6 @@ class ResidualBlock(nn.Module):
         if self.condition is not None:
             h = h + self.condition(labels)[:, :, None, None]
         return x + self.expand(F.relu(h))
-
-
-def gate(x: Tensor) -> Tensor:
-    a, b = x.chunk(2, dim=1)
-    return torch.tanh(a) * torch.sigmoid(b)
 
 
 class GatedBlock(nn.Module):
@@ -172,3 +172,18 @@ class PixelCNN(nn.Module):
         logits = self.head(h)  # feature l * channels + c: level l of data channel c
         n, _, height, width = logits.shape
         return logits.view(n, self.levels, self.channels, height, width)
+
+    def fill(
+        self,
+        indices: Tensor,
+        start: int,
+        embed: Callable[[Tensor], Tensor],
+        draw: Callable[[Tensor], Tensor],
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """Sample raster pixels ``>= start`` of ``indices`` (N, channels, H, W) in place with per-layer caches:
+        each activation is computed once, so a pixel costs one position of every layer, not a pass over the image.
+        ``embed`` maps indices to net inputs; ``draw`` maps (N, levels) logits to (N,) sampled values."""
+        if self.num_classes and labels is None:
+            raise ValueError("this PixelCNN is class-conditional: pass labels.")
+        return fill_cached(self, indices, start, embed, draw, labels if self.num_classes else None)

@@ -75,6 +75,12 @@ def to_tensor(image: Image.Image) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).float().div(255).sub(0.5).div(0.5)
 
 
+def pixel_key(image: Tensor) -> bytes:
+    """An image in [-1, 1] as its 8-bit pixels (what :func:`to_tensor` decoded it from): a lookup key that survives
+    the trip to another device and back."""
+    return image.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).numpy().tobytes()
+
+
 def mode_for(channels: int) -> str:
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
@@ -276,6 +282,43 @@ class TranslationDataModule(ImageDataModule):
                 "An empty split folder is refused rather than skipped; remove it or fill it.",
             )
         return files
+
+    #: whether :meth:`true_target` knows the exact translation of held-out sources (paired data; a known mapping)
+    ground_truth_known: bool = False
+
+    def true_target(self, source: Tensor) -> Tensor:
+        """The ground-truth translation (N, channels, H, W) of sources ``source``, where the data knows it
+        (:attr:`ground_truth_known`): metrics (L1/PSNR/SSIM) and the grids' ground-truth row read it."""
+        raise ValueError(
+            f"{self.where} has no ground truth for its sources ({self.pairing or 'no'} pairing): L1, PSNR and SSIM "
+            "need paired data (data=paired, mnist_edges2digits, mnist_colorize) or a known mapping (mnist_thin2thick)."
+        )
+
+    def held_out_indices(self, source: Tensor) -> list[int]:
+        """Which items of the held-out split (the one ``conditions(n, "source", seed)`` draws from) have exactly
+        these sources, by their 8-bit pixels: how a metric or a grid finds the ground truth of the conditions it
+        was handed, whatever seed and count drew them. The index is built on first use (one pass of test-time
+        decoding over that split); the first of identical sources wins. A source that is not a held-out item is
+        an error naming the split."""
+        split = self._split_for("source")
+        if getattr(self, "_source_index", (None,))[0] is not split:
+            index: dict[bytes, int] = {}
+            for i in range(len(split)):
+                item = split[i]
+                if len(item) != 3:
+                    raise ValueError(f"{self.where}: the items of its held-out split carry no source image.")
+                index.setdefault(pixel_key(item[2]), i)
+            self._source_index = (split, index)
+        index = self._source_index[1]
+        keys = [pixel_key(s) for s in source.detach().cpu()]
+        missing = [n for n, key in enumerate(keys) if key not in index]
+        if missing:
+            raise ValueError(
+                f"{self.where}: {len(missing)} of {len(keys)} sources (first: #{missing[0]}) are not items of its "
+                f"held-out split ({len(split)} items), so their ground truth is unknown; pass sources from "
+                "datamodule.conditions(n, 'source', seed)."
+            )
+        return [index[key] for key in keys]
 
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:

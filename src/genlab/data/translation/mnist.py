@@ -273,6 +273,12 @@ class EmbeddedDigits:
             [self._manifest[dataset.source_file(i).relative_to(self.root).as_posix()][1] for i in indices], dtype=torch.long
         )
 
+    def source_classes(self, source: Tensor) -> Tensor:
+        """The digit classes of held-out sources ``source`` (looked up by their pixels,
+        :meth:`~genlab.data.translation.images.TranslationDataModule.held_out_indices`): what class-preservation
+        metrics score translations against, for conditions of any seed and count."""
+        return self.digit_labels(self._split_for("source"), self.held_out_indices(source))
+
     def source_labels(self, n: int, seed: int = 0) -> Tensor:
         """The digit classes of exactly the sources ``conditions(n, "source", seed)`` returns (the same seeded
         draw of held-out items), for class-preservation metrics: a translator should keep the digit."""
@@ -318,6 +324,10 @@ class MNISTThin2ThickDataModule(EmbeddedPairs, UnpairedDataModule):
 
     config_name = "mnist_thin2thick"
     default_channels = 1
+
+    @property
+    def ground_truth_known(self) -> bool:
+        return self.direction == "AtoB"
 
     def true_target(self, source: Tensor) -> Tensor:
         """The exact translation of ``source`` (N, C, H, W) in [-1, 1]: its 3x3 grey dilation, what trainB holds

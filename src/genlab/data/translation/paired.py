@@ -90,6 +90,19 @@ class PairedDataModule(SourceTargetDataModule):
     how_to_get = PAIRED_SOURCE
     layout_name = "pix2pix"
 
+    ground_truth_known = True
+
+    def true_target(self, source: Tensor) -> Tensor:
+        """The target halves of the held-out pairs whose source halves ``source`` are (:meth:`held_out_indices`),
+        at the test-time view (no crop, no flip): the ground truth that L1/PSNR/SSIM and the grids compare with."""
+        memo = getattr(self, "_last_true_target", None)
+        if memo is not None and memo[0] is source:  # the same sources, asked by L1, PSNR and SSIM in turn: decode once
+            return memo[1]
+        split = self._split_for("source")
+        target = self.batch_of(split, self.held_out_indices(source)).images.to(source.device)
+        self._last_true_target = (source, target)
+        return target
+
     def reader(self, files: list[Path]) -> PairedImages:
         return PairedImages(files, self.transform, self.direction, self.source_channels, self.channels, self.where)
 

@@ -1,0 +1,164 @@
+"""Metrics for translators (pix2pix, CycleGAN, StarGAN, SRGAN): how close translations are to the ground truth, and
+whether they keep what the source was.
+
+Each one wants the condition (``wants_condition = True``): :func:`genlab.evaluation.score_samples` calls
+``update(translations, sources)`` with the datamodule's seeded held-out sources, and the metric asks the datamodule
+what it knows about those sources, through two duck-typed accessors (any datamodule, any translator):
+
+* ``datamodule.true_target(sources)``, where ``datamodule.ground_truth_known``: the exact translation (paired data:
+  the target halves of the same held-out pairs; ``mnist_thin2thick``: the known 3x3 dilation);
+* ``datamodule.source_classes(sources)``: the class of each source (the embedded MNIST demos' digits).
+
+Data without them is refused in ``prepare`` with :class:`~genlab.metrics.UnsupportedDataError`, so the translation
+metrics config (``on_unsupported_data: skip``) leaves those metrics out with one warning: unpaired photos get FID
+only, facades get L1/PSNR/SSIM but no digit metrics.
+
+L1 is on the model's [-1, 1] scale (what pix2pix's L1 term minimises). PSNR and SSIM are torchmetrics' functions on
+images rescaled to [0, 1] with ``data_range=1`` (the SR and translation papers' convention for 8-bit images / 255):
+PSNR would be the same on [-1, 1] with ``data_range=2``, but SSIM's luminance and contrast constants are not
+shift-invariant, so SSIM on [-1, 1] would be another number. All three are per-image scores averaged over the
+images (PSNR of identical images is +inf).
+"""
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from genlab.metrics.extractors import FeatureExtractor, UnsupportedDataError
+from genlab.metrics.reference import dataset_name, reference_features
+
+
+def is_image_batch(condition) -> bool:
+    return isinstance(condition, Tensor) and condition.dim() == 4 and condition.is_floating_point()
+
+
+class GroundTruthMetric(Metric):
+    """Mean of a per-image score of translations against the datamodule's ground truth (``true_target``)."""
+
+    is_differentiable = False
+    full_state_update = False
+    wants_condition = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.datamodule = None
+        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def prepare(self, datamodule) -> None:
+        if not getattr(datamodule, "ground_truth_known", False) or not callable(getattr(datamodule, "true_target", None)):
+            raise UnsupportedDataError(
+                f"{type(self).__name__} compares translations with their ground truth, which {dataset_name(datamodule)} "
+                "does not have (it needs paired data, e.g. data=paired or mnist_edges2digits, or a known mapping such "
+                "as mnist_thin2thick's)"
+            )
+        self.datamodule = datamodule
+
+    def update(self, samples: Tensor, condition: Tensor | None = None) -> None:
+        if not is_image_batch(condition):
+            return  # not a translator's sources: nothing to compare
+        if self.datamodule is None:
+            raise RuntimeError(f"{type(self).__name__}: call prepare(datamodule) before update (SampleMetrics and eval.py do).")
+        target = self.datamodule.true_target(condition).to(samples.device, samples.dtype)
+        if target.shape != samples.shape:
+            raise ValueError(
+                f"{type(self).__name__}: translations of shape {tuple(samples.shape)} but ground truth of shape "
+                f"{tuple(target.shape)}; the model must produce images of the data's target size and channels."
+            )
+        scores = self.score(samples.float(), target.float())
+        self.total += scores.double().sum()
+        self.count += len(scores)
+
+    def score(self, samples: Tensor, target: Tensor) -> Tensor:
+        """Per-image scores (N,) of ``samples`` against ``target``, both in [-1, 1]."""
+        raise NotImplementedError
+
+    def compute(self) -> Tensor | dict:
+        if int(self.count) == 0:
+            return {}  # no translator's samples were scored (another model kind): no value
+        return (self.total / self.count).float()
+
+
+def unit_range(images: Tensor) -> Tensor:
+    return images.clamp(-1, 1).add(1).div(2)
+
+
+class GroundTruthL1(GroundTruthMetric):
+    """Mean absolute error per pixel on [-1, 1] (pix2pix's L1 term, Isola et al. 2017 Eq. 3); 0 = exact."""
+
+    higher_is_better = False
+
+    def score(self, samples: Tensor, target: Tensor) -> Tensor:
+        return (samples - target).abs().flatten(1).mean(1)
+
+
+class GroundTruthPSNR(GroundTruthMetric):
+    """Peak signal-to-noise ratio in dB, per image on [0, 1] (``data_range=1``), averaged; +inf for exact images."""
+
+    higher_is_better = True
+
+    def score(self, samples: Tensor, target: Tensor) -> Tensor:
+        return peak_signal_noise_ratio(unit_range(samples), unit_range(target), data_range=1.0, reduction="none", dim=(1, 2, 3))
+
+
+class GroundTruthSSIM(GroundTruthMetric):
+    """Structural similarity (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, k1 0.01, k2 0.03), per image on
+    [0, 1] (``data_range=1``), averaged; 1 for exact images."""
+
+    higher_is_better = True
+
+    def score(self, samples: Tensor, target: Tensor) -> Tensor:
+        return structural_similarity_index_measure(unit_range(samples), unit_range(target), data_range=1.0, reduction="none")
+
+
+class ClassPreservation(Metric):
+    """The share of translations that a classifier trained on real data (the shipped MNIST classifier) assigns to the
+    class of their *source*: does the translator keep the digit? The FCN-score idea of pix2pix (Isola et al. 2017,
+    Sec. 4.2: an off-the-shelf classifier reads the translations) for digits. The classifier's own accuracy on real
+    target-domain digits is its ceiling."""
+
+    higher_is_better = True
+    is_differentiable = False
+    full_state_update = False
+    wants_condition = True
+
+    def __init__(self, extractor: FeatureExtractor, feature: str = "logits", check_samples: int = 1000, cache_dir=None, **kwargs):
+        super().__init__(**kwargs)
+        self.classifier = extractor.view(feature)
+        self.feature = feature
+        self.check_samples = check_samples
+        self.cache_dir = cache_dir
+        self.datamodule = None
+        self.reference_info: dict | None = None
+        self.add_state("correct", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def prepare(self, datamodule) -> None:
+        """Needs the classes of the sources (``datamodule.source_classes``); the classifier vets the target
+        domain's real images as for FID (the MNIST classifier refuses colour images and non-digits)."""
+        if not callable(getattr(datamodule, "source_classes", None)):
+            raise UnsupportedDataError(
+                f"ClassPreservation needs the classes of the sources, which {dataset_name(datamodule)} does not know "
+                "(the embedded MNIST demos do: datamodule.source_classes)"
+            )
+        reference = reference_features(
+            self.classifier.extractor, datamodule, [self.feature], self.check_samples, cache_dir=self.cache_dir, device=self.device
+        )
+        self.reference_info = reference.info
+        self.datamodule = datamodule
+
+    def update(self, samples: Tensor, condition: Tensor | None = None) -> None:
+        if not is_image_batch(condition):
+            return
+        if self.datamodule is None:
+            raise RuntimeError("ClassPreservation: call prepare(datamodule) before update (SampleMetrics and eval.py do).")
+        classes = self.datamodule.source_classes(condition).to(samples.device)
+        predicted = self.classifier(samples).argmax(dim=1)
+        self.correct += (predicted == classes).sum()
+        self.total += len(classes)
+
+    def compute(self) -> Tensor | dict:
+        if int(self.total) == 0:
+            return {}
+        return (self.correct.double() / self.total).float()

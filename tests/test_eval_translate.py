@@ -1,0 +1,82 @@
+"""``eval.py mode=translate``: a folder of images of any size and mode through a trained translator's test-time view,
+written as same-named PNGs; files that are not images are skipped with a note; missing or empty folders are errors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from conftest import CONF_DIR, run_script
+from genlab.checkpoints import load_model, load_run
+from genlab.data.translation.images import to_tensor
+from genlab.evaluate import evaluate
+from genlab.metrics.extractors import to_uint8
+
+
+def eval_config(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("eval", overrides=list(overrides))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A pix2pix run of 3 batches on mnist_edges2digits, as ``python train.py`` writes it."""
+    cwd = tmp_path_factory.mktemp("project")
+    result = run_script("train.py", [
+        "model=pix2pix", "data=mnist_edges2digits", "model.generator.width=8", "model.discriminator.width=8",
+        "trainer.max_epochs=1", "trainer.limit_train_batches=3", "metrics=none", "logger=none", "print_config=false",
+        "callbacks.sample_grid.num_samples=4", "callbacks.model_checkpoint.every_n_epochs=1",
+    ], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (ckpt,) = (cwd / "outputs" / "runs").glob("*/checkpoints/last.ckpt")
+    return ckpt
+
+
+@pytest.mark.slow
+def test_translate_mode_writes_same_named_pngs_at_the_training_size(checkpoint: Path, tmp_path: Path, capsys):
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    exact = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    Image.fromarray(exact).save(inputs / "exact.png")  # grey 32x32: what the model sees unchanged
+    Image.fromarray(rng.integers(0, 256, (45, 61, 3), dtype=np.uint8)).save(inputs / "photo.jpg")  # RGB, odd size
+    Image.fromarray(rng.integers(0, 256, (20, 20, 4), dtype=np.uint8), "RGBA").save(inputs / "sub" / "alpha.png")
+    Image.fromarray(rng.integers(0, 8, (33, 33), dtype=np.uint8), "P").save(inputs / "palette.png")
+    (inputs / "notes.txt").write_text("not an image")
+    (inputs / "broken.png").write_bytes(b"not a png at all")
+    out = tmp_path / "out"
+
+    values = evaluate(eval_config("mode=translate", f"ckpt_path={checkpoint}", f"input_dir={inputs}", f"out_dir={out}", "device=cpu"))
+
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == ["exact.png", "palette.png", "photo.png", "sub/alpha.png"]
+    assert values["num_images"] == 4 and values["skipped"] == 2
+    for name in written:
+        image = Image.open(out / name)
+        assert image.size == (32, 32) and image.mode == "L"  # the run's image_size and target channels
+    report = capsys.readouterr().out.replace("\n", " ")
+    assert "notes.txt (not an image file)" in report and "broken.png (does not decode" in report
+    # the output is the model's translation of the input, as sample(condition=...) gives it
+    _, _, run_cfg = load_run(checkpoint)
+    model, _ = load_model(run_cfg, checkpoint, torch.device("cpu"))
+    expected = to_uint8(model.sample(1, condition=to_tensor(Image.fromarray(exact))[None]))[0, 0].numpy()
+    assert np.array_equal(np.asarray(Image.open(out / "exact.png")), expected)
+
+
+@pytest.mark.slow
+def test_translate_mode_names_a_missing_or_empty_folder(checkpoint: Path, tmp_path: Path):
+    run = lambda folder: evaluate(eval_config("mode=translate", f"ckpt_path={checkpoint}", f"input_dir={folder}", "device=cpu"))  # noqa: E731
+    with pytest.raises(FileNotFoundError, match=r"input_dir=.*nowhere: no such folder"):
+        run(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no images.*it is empty"):
+        run(tmp_path / "empty")
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "readme.md").write_text("hi")
+    with pytest.raises(FileNotFoundError, match="holds no images.*1 other files, e.g. readme.md"):
+        run(tmp_path / "text")
+    with pytest.raises(ValueError, match="needs input_dir=DIR"):
+        evaluate(eval_config("mode=translate", f"ckpt_path={checkpoint}", "device=cpu"))
