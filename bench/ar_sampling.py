@@ -7,7 +7,7 @@ sizes. Also checks that both give the same samples under the same seed.
 The nets are the presets' (``model=<name> data=mnist5k_binary data.image_size=<size>``) with their initial weights:
 the cost of a sampler does not depend on the weights. ``--batch`` samples are drawn by both samplers (the naive one
 takes about half a minute for 4 samples at 28x28), ``--large-batch`` by the cached one only (sample metrics draw
-batches of 250). Prints a markdown table.
+batches of 250). Prints a markdown table: wall seconds with CPU seconds in brackets.
 """
 
 import argparse
@@ -34,13 +34,15 @@ def build(name: str, size: int):
     return instantiate(cfg.model)
 
 
-def timed_samples(model, n: int, cached: bool, seed: int = 0) -> tuple[torch.Tensor, float]:
+def timed_samples(model, n: int, cached: bool, seed: int = 0) -> tuple[torch.Tensor, float, float]:
+    """The sampled indices, wall seconds and CPU seconds of this process (one thread: what an idle core would take,
+    also when other jobs share the machine)."""
     shape = (n, model.coding.channels, model.image_size, model.image_size)
     labels = model.sampling_labels(n, None)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     with evaluating(model):
         indices = model.fill(torch.zeros(shape, dtype=torch.long), 0, labels, torch.Generator().manual_seed(seed), cached=cached)
-    return indices, time.perf_counter() - start
+    return indices, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -53,20 +55,21 @@ def main() -> None:
     torch.set_num_threads(1)
 
     print(f"{date.today()}, {platform.processor() or platform.machine()} ({os.cpu_count()} cores, 1 thread used), "
-          f"torch {torch.__version__}, untrained preset nets\n")
-    print("| model | image | params | samples | naive s | naive samples/s | cached s | cached samples/s | speed-up | same samples |")
+          f"torch {torch.__version__}, untrained preset nets; samples/s and speed-up from CPU seconds\n")
+    print("| model | image | params | samples | naive s (CPU) | naive samples/s | cached s (CPU) | cached samples/s | speed-up | same samples |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         for size in map(int, args.sizes.split(",")):
             model = build(name, size)
             params = f"{sum(p.numel() for p in model.parameters()) / 1e3:.0f} k"
-            naive, naive_s = timed_samples(model, args.batch, cached=False)
-            cached, cached_s = timed_samples(model, args.batch, cached=True)
+            naive, naive_wall, naive_s = timed_samples(model, args.batch, cached=False)
+            cached, cached_wall, cached_s = timed_samples(model, args.batch, cached=True)
             same = "yes" if torch.equal(naive, cached) else f"no ({int((naive != cached).sum())} values differ)"
-            print(f"| {name} | {size}x{size} | {params} | {args.batch} | {naive_s:.1f} | {args.batch / naive_s:.3f} | "
-                  f"{cached_s:.2f} | {args.batch / cached_s:.1f} | {naive_s / cached_s:.0f}x | {same} |", flush=True)
-            _, large_s = timed_samples(model, args.large_batch, cached=True)
-            print(f"| {name} | {size}x{size} | {params} | {args.large_batch} | - | - | {large_s:.1f} | "
+            print(f"| {name} | {size}x{size} | {params} | {args.batch} | {naive_wall:.1f} ({naive_s:.1f}) | "
+                  f"{args.batch / naive_s:.3f} | {cached_wall:.2f} ({cached_s:.2f}) | {args.batch / cached_s:.1f} | "
+                  f"{naive_s / cached_s:.0f}x | {same} |", flush=True)
+            _, large_wall, large_s = timed_samples(model, args.large_batch, cached=True)
+            print(f"| {name} | {size}x{size} | {params} | {args.large_batch} | - | - | {large_wall:.1f} ({large_s:.1f}) | "
                   f"{args.large_batch / large_s:.1f} | - | - |", flush=True)
 
 

@@ -45,7 +45,7 @@ class RankSnapshot(pl.Callback):
 
 SCHEMES = {
     "dcgan": SMALL_DCGAN,  # manual optimization: D step then G step, each net frozen in turn
-    "vae": ["model.encoder.width=8"],
+    "vae": ["model.encoder.width=8", "model.importance_samples=5"],
     "pixelcnn": ["data=mnist5k_binary", "data.image_size=14", "model.net.hidden=8", "model.net.blocks=1",
                  "callbacks.completion_grid.num_images=2"],
 }
@@ -61,7 +61,7 @@ def train_ddp(tmp_path: Path, model: str, *overrides: str, metrics: str = "none"
     args = [
         f"model={model}", *SCHEMES[model], "trainer=ddp_cpu", *(o for o in FAST if not o.startswith("metrics=")), f"metrics={metrics}",
         "++trainer.limit_train_batches=4",
-        "callbacks.sample_grid.every_n_steps=2", "data.batch_size=16",
+        "callbacks.sample_grid.every_n_steps=2", "data.batch_size=16", "callbacks.held_out_likelihood.max_batches=1",
         f"hydra.run.dir={run}", f"paths.root_dir={tmp_path}",
         "+callbacks.snapshot._target_=test_ddp.RankSnapshot", f"+callbacks.snapshot.dirpath={tmp_path / 'ranks'}",
         *overrides,

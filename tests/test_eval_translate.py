@@ -80,3 +80,12 @@ def test_translate_mode_names_a_missing_or_empty_folder(checkpoint: Path, tmp_pa
         run(tmp_path / "text")
     with pytest.raises(ValueError, match="needs input_dir=DIR"):
         evaluate(eval_config("mode=translate", f"ckpt_path={checkpoint}", "device=cpu"))
+
+
+@pytest.mark.slow
+def test_metrics_mode_scores_a_translator_with_the_translation_metrics(checkpoint: Path, tmp_path: Path):
+    values = evaluate(eval_config(f"ckpt_path={checkpoint}", "metrics=translation", "num_samples=100", "batch_size=50",
+                                  "metrics.kid.subset_size=50", "device=cpu", f"out_dir={tmp_path}"))
+    assert 0 < values["l1"] < 2 and values["psnr"] > 0 and -1 <= values["ssim"] <= 1
+    assert 0 <= values["class_preservation"] <= 1 and values["fid"] >= 0
+    assert (tmp_path / "eval.json").is_file()

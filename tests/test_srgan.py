@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from conftest import compose_config
-from genlab.data.super_resolution import SuperResolutionDataModule, bicubic_downsample
+from genlab.data.super_resolution import HighLowPairs, SuperResolutionDataModule, bicubic_downsample
 from genlab.metrics.super_resolution import PeakSignalToNoiseRatio, StructuralSimilarity, luminance
 from genlab.models.srgan import VGGContentLoss, generator_state
 from genlab.nets import SRGANDiscriminator, SRResNet
@@ -94,6 +94,28 @@ def test_held_out_conditions_map_back_to_their_hr_images(mnist_sr):
     assert any(torch.equal(hr[0], dm.val_set[i][0]) for i in range(len(dm.val_set)))  # held-out images
     with pytest.raises(KeyError, match="not in the held-out split"):
         dm.high_resolution_of(torch.ones(1, 1, 8, 8))
+
+
+def test_a_folder_of_hr_images_gives_random_training_crops_and_central_held_out_crops(tmp_path: Path):
+    folder = tmp_path / "DIV2K_train_HR"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
+    data = ["data=sr_folder", f"data.high_resolution.root={folder}", "data.image_size=16", "data.high_resolution.image_size=24",
+            "data.batch_size=2", "data.num_workers=0", "data.high_resolution.val_fraction=0.34"]
+    dm = instantiate(compose_config(tmp_path, ["model=srresnet", *data]).data)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    batch = next(iter(loader))
+    assert batch.images.shape == (2, 3, 16, 16) and batch.source.shape == (2, 3, 4, 4) and batch.labels is None
+    assert torch.equal(batch.source, bicubic_downsample(batch.images, 4))
+    full = dm.high_resolution.val_set[0][0]  # 24 x 24 (short side resized, central square)
+    assert torch.equal(dm.val_set[0][0], full[:, 4:20, 4:20])  # held out: the central crop, every time
+    assert isinstance(loader.dataset, HighLowPairs) and loader.dataset.random_crop  # training: random crops
+    random_view = HighLowPairs(dm.high_resolution.val_set, 4, 16, random_crop=True)
+    assert len({tuple(random_view[0][0].flatten().tolist()) for _ in range(8)}) > 1
+    train(compose_config(tmp_path, ["model=srresnet", *data, *TINY, *QUIET, "++trainer.limit_train_batches=1"]))
 
 
 # -- metrics ---------------------------------------------------------------------------------------------------------

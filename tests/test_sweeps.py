@@ -16,7 +16,7 @@ optuna = pytest.importorskip("optuna")  # pip install -e ".[sweep]" (in the dev 
 TINY_SEARCH = [
     "hparams_search=dcgan_lr",
     *SMALL_DCGAN,
-    "trainer.max_batches=4",
+    "max_batches=4",
     "callbacks.sample_metrics.every_n_steps=2",
     "callbacks.sample_metrics.num_samples=100",
     "metrics.real_samples=500",
@@ -101,3 +101,23 @@ def test_submitit_local_multirun_of_two_jobs(tmp_path):
     for job in ("0_gan_mnist5k", "1_dcgan_mnist5k"):  # each job ran in its own process and wrote its checkpoint
         assert (sweep / job / "checkpoints" / "last.ckpt").is_file(), sorted(p.name for p in sweep.iterdir())
     assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2
+
+
+def test_search_space_reads_hydra_sweep_syntax():
+    from genlab.sweeps import search_space, suggest
+
+    swept, fixed = search_space(
+        {"model.optimizer.generator.lr": "tag(log, interval(1e-5, 1e-3))", "data.batch_size": "range(16, 80, 16)",
+         "model/loss": "choice(hinge, non_saturating)", "seed": "1"},
+        ["seed=7", "model.n_critic=choice(1, 5)"],  # the command line: a fixed value wins, a sweep joins
+    )
+    assert fixed == ["seed=7"] and set(swept) == {"model.optimizer.generator.lr", "data.batch_size", "model/loss", "model.n_critic"}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        values = {key: suggest(trial, key, override) for key, override in swept.items()}
+        assert 1e-5 <= values["model.optimizer.generator.lr"] <= 1e-3
+        assert values["data.batch_size"] in (16, 32, 48, 64)  # Hydra's range excludes its stop
+        assert values["model/loss"] in ("hinge", "non_saturating") and values["model.n_critic"] in (1, 5)
+        study.tell(trial, 0.0)
+    assert study.trials[0].distributions["model.optimizer.generator.lr"].log

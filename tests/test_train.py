@@ -44,7 +44,7 @@ def test_short_training_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mod
         assert math.isfinite(metrics[key]), key
     run = tmp_path / "run"
     assert (run / "checkpoints" / "last.ckpt").is_file()
-    assert (run / "checkpoints" / "epoch_000.ckpt").is_file()
+    assert (run / "checkpoints" / "batch_0000006.ckpt").is_file()  # unique per save, batches counted
     pngs = sorted((run / "samples").glob("step_*.png"))
     assert [p.name for p in pngs] == ["step_000003.png", "step_000006.png"]
     assert Image.open(pngs[-1]).size == (4 * 34 + 2, 4 * 34 + 2)  # 16 samples, 4 per row, 32px + 2px padding

@@ -96,7 +96,9 @@ def score_checkpoint(cfg: DictConfig) -> dict[str, float]:
         )
     run = open_run(cfg, located)
     datamodule = hydra.utils.instantiate(run_cfg.data)
-    metrics = prepare_metrics(metric_entries(hydra.utils.instantiate(metrics_cfg)), datamodule, run.device)
+    # as in training: a group that skips what the data cannot feed (default, translation) skips here too
+    on_unsupported = metrics_cfg.get("on_unsupported_data", "error")
+    metrics = prepare_metrics(metric_entries(hydra.utils.instantiate(metrics_cfg)), datamodule, run.device, on_unsupported)
     values = score_samples(run.model, metrics, cfg.num_samples, cfg.batch_size, cfg.seed, datamodule)
 
     out_dir = run.out_dir(cfg, run.ckpt.parent)

@@ -258,6 +258,8 @@ def headline(values: dict[str, float]) -> str:
 def print_outputs(output_dir: Path, trainer: pl.Trainer, loggers: list[Logger], stopped: int = 0) -> None:
     """The "done" block (or "stopped", for a run that ended with exit status ``stopped``): where everything went, how
     long it trained, the last metric values, how to resume."""
+    if not trainer.is_global_zero:  # DDP: the other processes wrote nothing of their own to report
+        return
     lines = [f"run directory  {output_dir}"]
     batches, steps = batches_seen(trainer), trainer.global_step
     # Under manual optimization (GANs) Lightning's global_step, which trainer.max_steps limits, counts optimizer steps.

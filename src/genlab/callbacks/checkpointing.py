@@ -21,7 +21,6 @@ place: its handler still runs first.
 
 import logging
 import random
-import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -119,8 +118,8 @@ class RunCheckpoints(Checkpoint):
         self.save(trainer, pl_module)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if self._trainer is None or (isinstance(exception, Interrupted) and exception.saved):
-            return  # before training started (setup, restoring a checkpoint) there is nothing new to save
+        if self._trainer is None or isinstance(exception, KeyboardInterrupt) or (isinstance(exception, Interrupted) and exception.saved):
+            return  # before training started (setup, restoring a checkpoint) there is nothing new; a 2nd Ctrl-C: out now
         if isinstance(exception, TrainingDiverged):
             log.error("Not saving the diverged weights; %s", self._resume_hint())
             return
@@ -135,8 +134,8 @@ class RunCheckpoints(Checkpoint):
     def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str | None = None, as_last: bool = True) -> Path | None:
         """Write ``batch_<N>.ckpt`` (or ``name``) and, with ``as_last``, copy it to ``last.ckpt``; once per batch."""
         batch = batches_seen(trainer)
-        if trainer.sanity_checking or (as_last and self.last_saved_batch == batch):
-            return None
+        if trainer.sanity_checking or trainer.fast_dev_run or (as_last and self.last_saved_batch == batch):
+            return None  # fast_dev_run (debug=fast_dev_run) is a smoke test: Lightning's own checkpointing skips it too
         bad = nonfinite_tensors(pl_module)
         if bad:
             log.error("Not saving a checkpoint at batch %d: non-finite weights in %s; %s", batch, ", ".join(bad[:3]), self._resume_hint())

@@ -72,7 +72,7 @@ class DomainTransfer:
       own vector (``create_labels(c_org)``). ``None`` when the caller does not know them.
 
     A dataclass rather than a :class:`Batch`: a Batch's ``images`` are what the model should *produce*, here they are
-    its input. Like a Batch it has ``len``, indexing/slicing and ``.to(device)``, which is all grids and metrics do
+    its input. Like a Batch it has ``len``, slicing (``[a:b]``, index tensors) and ``.to(device)``: all grids and metrics do
     with a condition before handing it to ``sample(n, condition=...)``.
     """
 
@@ -81,11 +81,13 @@ class DomainTransfer:
     source_domains: Tensor | None = None
 
     def __post_init__(self) -> None:
-        lengths = {len(self.source), len(self.target)} | ({len(self.source_domains)} if self.source_domains is not None else set())
-        if len(lengths) != 1:
+        counts = {"sources": len(self.source), "targets": len(self.target)}
+        if self.source_domains is not None:
+            counts["source domains"] = len(self.source_domains)
+        if len(set(counts.values())) != 1:
             raise ValueError(
-                f"DomainTransfer needs one target (and source domain) per source image, got {len(self.source)} sources, "
-                f"{len(self.target)} targets" + ("" if self.source_domains is None else f", {len(self.source_domains)} source domains") + "."
+                "DomainTransfer needs one target (and source domain) per source image, got "
+                + ", ".join(f"{count} {what}" for what, count in counts.items()) + "."
             )
 
     def __len__(self) -> int:

@@ -160,7 +160,8 @@ class StarGAN(TranslationModule):
     def check_domains(self, n: int, domains, what: str) -> Tensor:
         ids = isinstance(domains, Tensor) and domains.dim() == 1 and not domains.is_floating_point()
         vectors = isinstance(domains, Tensor) and domains.dim() == 2 and domains.shape[1] == self.num_domains
-        if not (ids or vectors) or len(domains) != n or (ids and len(domains) and not 0 <= int(domains.min()) <= int(domains.max()) < self.num_domains):
+        in_range = not ids or not len(domains) or 0 <= int(domains.min()) <= int(domains.max()) < self.num_domains
+        if not (ids or vectors) or len(domains) != n or not in_range:
             got = f"shape {tuple(domains.shape)}" if isinstance(domains, Tensor) else type(domains).__name__
             if ids and len(domains) == n:
                 got = f"ids {int(domains.min())}..{int(domains.max())}"
