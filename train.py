@@ -3,10 +3,14 @@
 Everything is configured in ``conf/``; ``python train.py --help`` lists the config groups and their choices.
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from genlab.console import job, register_resolvers
+from genlab.preset_data import with_preset_data
 from genlab.run import train
 
 register_resolvers()  # ${unique_dir:...} in conf/hydra/default.yaml: one run directory per run
@@ -23,4 +27,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    # model=cyclegan alone trains on its demo data: conf/preset_data.yaml names each preset's data
+    sys.argv[1:] = with_preset_data(sys.argv[1:], Path(__file__).parent / "conf" / "preset_data.yaml")
     main()
