@@ -20,6 +20,8 @@ from genlab.models import AdversarialModule
 from genlab.models.adversarial import Latent
 from genlab.models.averaging import ParameterAverage
 from genlab.nets import (
+    BEGANDecoder,
+    BEGANDiscriminator,
     DCGANDiscriminator,
     DCGANGenerator,
     MinibatchDiscrimination,
@@ -43,6 +45,7 @@ NETS = {
     **{preset: {"images": DCGAN_NETS} for preset in ("cdcgan", "acgan", "projection_gan")},
     "infogan": {"images": DCGAN_NETS},  # the Q head is added by the scheme, on the discriminator's features
     "ssgan": {"images": (MLPGenerator, NoisyMLPDiscriminator)},
+    "began": {"images": (BEGANDecoder, BEGANDiscriminator)},
     **{preset: {"images": DCGAN_NETS, "points": TOY_NETS} for preset in LOSS_PRESETS},
 }
 KIND = {"mnist5k": "images", "cifar10": "images", "ring8": "points", "grid25": "points"}

@@ -57,6 +57,8 @@ PICTURES = {
     "class_grids": "samples/class_grid",
     "codes": "codes/continuous",
     "interpolations": "interpolation/",
+    "chains": "samples/chains",
+    "filters": "filters/grid",
 }
 # Presets whose condition= fixes an unsupervised code, not a class: they declare conditioning None, so grids and
 # metrics pass them no data labels, yet sample(n, condition=...) is honoured (InfoGAN's categorical code).
@@ -118,6 +120,10 @@ def test_preset_trains_on_the_defaults_a_user_gets(tmp_path: Path, monkeypatch: 
         expected |= {"class_grids"}
     if callable(getattr(model, "sweep_code", None)):
         expected |= {"codes"}
+    if callable(getattr(model, "gibbs_chain", None)):
+        expected |= {"chains"}
+    if callable(getattr(model, "filters", None)):
+        expected |= {"filters"}
     for folder in expected:
         assert list((run / folder).glob("*.png")), f"{name}: no {folder} PNG"
         assert any(m.startswith(PICTURES[folder]) for m in media), f"{name}: {PICTURES[folder]} never reached W&B ({media})"
