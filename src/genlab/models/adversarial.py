@@ -191,7 +191,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
             fake = self.generate(latent)
         with self.toggled_optimizer(optimizer):
             loss, logs = self.discriminator_objective(batch, fake, latent)
-            self._step(optimizer, loss)
+            self.manual_step(optimizer, loss)
         if self.weight_clip is not None:
             with torch.no_grad():
                 for p in self.discriminator.parameters():
@@ -204,7 +204,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         latent = self.draw_latent(len(batch), batch.labels)
         with self.toggled_optimizer(optimizer):
             loss, logs = self.generator_objective(batch, self.generate(latent), latent)
-            self._step(optimizer, loss)
+            self.manual_step(optimizer, loss)
         if self.generator_history is not None:
             self.generator_history.update(self.generator)
         if self.generator_ema is not None:
@@ -258,11 +258,6 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
 
     def _features(self, samples: Tensor, labels: Tensor | None) -> Tensor:
         return self.discriminator.features(samples, labels) if self.conditional else self.discriminator.features(samples)
-
-    def _step(self, optimizer, loss: Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()
 
 
 def check_nets(generator: nn.Module, discriminator: nn.Module) -> None:

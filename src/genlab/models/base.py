@@ -41,6 +41,13 @@ class GenerativeModule(pl.LightningModule):
         Drawn on the CPU, so a seed means the same noise whatever the accelerator."""
         return torch.randn(*shape, generator=generator or self.rng).to(self.device)
 
+    def manual_step(self, optimizer, loss: Tensor) -> None:
+        """One step of a manually optimised scheme (adversarial, translation): clear the gradients, backward through
+        Lightning (precision plugins, DDP), step."""
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        optimizer.step()
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[RNG_STATE_KEY] = self.rng.get_state()
 

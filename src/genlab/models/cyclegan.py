@@ -164,11 +164,11 @@ class CycleGAN(TranslationModule):
         generators, discriminators = self.optimizers()
         with self.toggled_optimizer(generators):
             loss, logs, fake_a, fake_b = self.generator_objective(real_a, real_b)
-            step(self, generators, loss)
+            self.manual_step(generators, loss)
         fake_a, fake_b = self.pool_a.query(fake_a, self.rng), self.pool_b.query(fake_b, self.rng)
         with self.toggled_optimizer(discriminators):
             loss, d_logs = self.discriminator_objective(real_a, real_b, fake_a, fake_b)
-            step(self, discriminators, loss)
+            self.manual_step(discriminators, loss)
         logs |= d_logs | {"lr": torch.tensor(generators.param_groups[0]["lr"])}
         shown = ("loss/g", "loss/d")
         self.log_dict({k: v for k, v in logs.items() if k not in shown}, batch_size=len(batch))
@@ -229,12 +229,6 @@ class CycleGAN(TranslationModule):
         if POOLS_KEY in checkpoint:
             self.pool_a.load_state(checkpoint[POOLS_KEY]["a"])
             self.pool_b.load_state(checkpoint[POOLS_KEY]["b"])
-
-
-def step(module: TranslationModule, optimizer, loss: Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    module.manual_backward(loss)
-    optimizer.step()
 
 
 def check_channels(key: str, net: nn.Module, in_channels: int, out_channels: int | None) -> None:

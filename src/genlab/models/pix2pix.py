@@ -133,10 +133,10 @@ class Pix2Pix(TranslationModule):
         fake = self.generator(source)
         with self.toggled_optimizer(d_opt):
             loss, logs = self.discriminator_objective(source, target, fake.detach())
-            self._step(d_opt, loss)
+            self.manual_step(d_opt, loss)
         with self.toggled_optimizer(g_opt):
             loss, g_logs = self.generator_objective(source, target, fake)
-            self._step(g_opt, loss)
+            self.manual_step(g_opt, loss)
         self.log_dict(logs | g_logs | {"lr": torch.tensor(g_opt.param_groups[0]["lr"])}, prog_bar=True, batch_size=len(batch))
 
     def discriminator_objective(self, source: Tensor, target: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -168,8 +168,3 @@ class Pix2Pix(TranslationModule):
                 f"{tuple(batch.images.shape)} images."
             )
         return batch.source, batch.images
-
-    def _step(self, optimizer, loss: Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()

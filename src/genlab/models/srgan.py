@@ -195,23 +195,18 @@ class SuperResolutionGAN(SuperResolutionModule):
         with self.toggled_optimizer(d_opt):
             real, fake = self.discriminator(batch.images), self.discriminator(output.detach())
             d_loss = self.discriminator_loss(real, fake)
-            self._step(d_opt, d_loss)
+            self.manual_step(d_opt, d_loss)
         with self.toggled_optimizer(g_opt):
             content = self.content_loss(output, batch.images)
             adversarial = self.generator_loss(self.discriminator(output))
             g_loss = content + self.adversarial_weight * adversarial
-            self._step(g_opt, g_loss)
+            self.manual_step(g_opt, g_loss)
         if self.scheduler_factory is not None:
             for scheduler in self.lr_schedulers():
                 scheduler.step()
         logs = {"loss/d": d_loss, "loss/g": g_loss, "loss/content": content, "loss/adversarial": adversarial}
         logs |= {"d/real_score": real.mean(), "d/fake_score": fake.mean()}
         self.log_dict({k: v.detach() for k, v in logs.items()}, prog_bar=True, batch_size=len(batch))
-
-    def _step(self, optimizer, loss: Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()
 
 
 def generator_state(path: str | Path, generator: nn.Module) -> dict[str, Tensor]:
