@@ -49,7 +49,7 @@ class ConditionalAccuracy(Metric):
         self.reference_info = reference.info
 
     def update(self, samples: Tensor, condition: Tensor | None = None) -> None:
-        if condition is None or condition.dim() != 1 or condition.is_floating_point():
+        if not isinstance(condition, Tensor) or condition.dim() != 1 or condition.is_floating_point():
             return  # not class-conditional samples: nothing to score
         if len(condition) and (int(condition.min()) < 0 or int(condition.max()) >= self.num_classes):
             raise ValueError(

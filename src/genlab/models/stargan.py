@@ -203,13 +203,13 @@ class StarGAN(TranslationModule):
             fake = self.translate(real, target)
         with self.toggled_optimizer(optimizer):
             loss, logs = self.discriminator_objective(real, own, target, fake)
-            self._step(optimizer, loss)
+            self.manual_step(optimizer, loss)
         return logs
 
     def generator_step(self, real: Tensor, own: Tensor, target: Tensor, optimizer) -> dict[str, Tensor]:
         with self.toggled_optimizer(optimizer):
             loss, logs = self.generator_objective(real, own, target)
-            self._step(optimizer, loss)
+            self.manual_step(optimizer, loss)
         return logs
 
     def discriminator_objective(self, real: Tensor, own: Tensor, target: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -245,11 +245,6 @@ class StarGAN(TranslationModule):
             "g/classification_loss": classification.detach(),
             "g/reconstruction_l1": reconstruction.detach(),
         }
-
-    def _step(self, optimizer, loss: Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()
 
 
 def domain_accuracy(logits: Tensor, domains: Tensor) -> Tensor:
