@@ -144,7 +144,7 @@ def test_identity_loss_needs_equal_channels_and_nets_must_fit_the_data():
                  *(PatchGANDiscriminator(1, 4, 1) for _ in range(2)), {"generators": ADAM, "discriminators": ADAM},
                  source_channels=1, channels=3, lambda_identity=0.0)
     with pytest.raises(ValueError, match="data=mnist_thin2thick"):
-        tiny_cyclegan().check_batch(Batch(torch.zeros(2, 1, 16, 16), torch.tensor([0, 1])))
+        tiny_cyclegan().source_and_target(Batch(torch.zeros(2, 1, 16, 16), torch.tensor([0, 1])))
 
 
 def test_translation_rows_are_source_translated_reconstructed():

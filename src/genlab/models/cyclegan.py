@@ -70,6 +70,8 @@ class CycleGAN(TranslationModule):
         pool_size: past fakes kept per discriminator (official 50; 0: D sees only the newest fakes).
     """
 
+    data_hint = "translation data: data=mnist_thin2thick (the embedded demo), data=unpaired data.root=DIR (CycleGAN's trainA/trainB layout) or data=paired data.root=DIR (trained as unpaired)"
+
     def __init__(
         self,
         generator_ab: nn.Module,
@@ -136,9 +138,7 @@ class CycleGAN(TranslationModule):
                 chain(self.discriminator_a.parameters(), self.discriminator_b.parameters())
             ),
         ]
-        if self.scheduler_factory is None:
-            return optimizers
-        return optimizers, [self.scheduler_factory(opt) for opt in optimizers]
+        return self.scheduled(optimizers, self.scheduler_factory)
 
     def on_fit_start(self) -> None:
         schedulers = self.lr_schedulers()
@@ -160,7 +160,7 @@ class CycleGAN(TranslationModule):
 
     # -- training -----------------------------------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> None:
-        real_a, real_b = self.check_batch(batch)
+        real_a, real_b = self.source_and_target(batch)
         generators, discriminators = self.optimizers()
         with self.toggled_optimizer(generators):
             loss, logs, fake_a, fake_b = self.generator_objective(real_a, real_b)
@@ -201,23 +201,6 @@ class CycleGAN(TranslationModule):
         d_b = discriminator_adversarial_loss(self.discriminator_b(real_b), self.discriminator_b(fake_b))
         loss = d_a + d_b
         return loss, {"d/a": d_a.detach(), "d/b": d_b.detach(), "loss/d": loss.detach()}
-
-    def check_batch(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """(A images, B images) of a batch, or a clear error for data without source images."""
-        if batch.source is None:
-            raise ValueError(
-                "CycleGAN translates source images into the target domain: its batches need a source (an A image) "
-                "beside images (a B image), and this data has none. Pick translation data: data=mnist_thin2thick "
-                "(the embedded demo), data=unpaired data.root=DIR (CycleGAN's trainA/trainB layout) or "
-                "data=paired data.root=DIR (trained as unpaired)."
-            )
-        if batch.source.shape[1] != self.source_channels or batch.images.shape[1] != self.channels:
-            raise ValueError(
-                f"CycleGAN was built for {self.source_channels}-channel A and {self.channels}-channel B images "
-                f"(data.source_channels, data.channels) but got a batch of {tuple(batch.source.shape)} sources and "
-                f"{tuple(batch.images.shape)} images."
-            )
-        return batch.source, batch.images
 
     # -- checkpoints --------------------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

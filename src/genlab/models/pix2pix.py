@@ -53,6 +53,8 @@ class Pix2Pix(TranslationModule):
             both players and stepped once per epoch; ``None``: constant lr.
     """
 
+    data_hint = "paired translation data: data=mnist_edges2digits, mnist_colorize or data=paired data.root=DIR"
+
     def __init__(
         self,
         generator: nn.Module,
@@ -103,9 +105,7 @@ class Pix2Pix(TranslationModule):
             self.optimizer_factories["discriminator"](self.discriminator.parameters()),
             self.optimizer_factories["generator"](self.generator.parameters()),
         ]
-        if self.scheduler_factory is None:
-            return optimizers
-        return optimizers, [self.scheduler_factory(opt) for opt in optimizers]
+        return self.scheduled(optimizers, self.scheduler_factory)
 
     def on_train_epoch_end(self) -> None:
         # manual optimization: Lightning steps no scheduler itself (the official code: update_learning_rate per epoch)
@@ -128,7 +128,7 @@ class Pix2Pix(TranslationModule):
 
     # -- training -----------------------------------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> None:
-        source, target = self.check_batch(batch)
+        source, target = self.source_and_target(batch)
         d_opt, g_opt = self.optimizers()
         fake = self.generator(source)
         with self.toggled_optimizer(d_opt):
@@ -154,17 +154,3 @@ class Pix2Pix(TranslationModule):
         l1 = l1_loss(fake, target)
         loss = adversarial + self.lambda_l1 * l1
         return loss, {"g/adversarial": adversarial.detach(), "g/l1": l1.detach(), "loss/g": loss.detach()}
-
-    def check_batch(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        if batch.source is None:
-            raise ValueError(
-                "pix2pix translates source images: its batches need a source beside images, and this data has none. "
-                "Use paired translation data: data=mnist_edges2digits, mnist_colorize or data=paired data.root=DIR."
-            )
-        if batch.source.shape[1] != self.source_channels or batch.images.shape[1] != self.channels:
-            raise ValueError(
-                f"pix2pix was built for {self.source_channels}-channel sources and {self.channels}-channel targets "
-                f"(data.source_channels, data.channels) but got a batch of {tuple(batch.source.shape)} sources and "
-                f"{tuple(batch.images.shape)} images."
-            )
-        return batch.source, batch.images

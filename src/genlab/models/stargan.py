@@ -96,9 +96,7 @@ class StarGAN(TranslationModule):
             self.optimizer_factories["discriminator"](self.discriminator.parameters()),
             self.optimizer_factories["generator"](self.generator.parameters()),
         ]
-        if self.lr_schedule is None:
-            return optimizers
-        return optimizers, [self.lr_schedule(opt) for opt in optimizers]
+        return self.scheduled(optimizers, self.lr_schedule)
 
     # -- translation ---------------------------------------------------------------------------------------------------
     def domain_vectors(self, domains: Tensor) -> Tensor:

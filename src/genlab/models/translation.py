@@ -10,6 +10,7 @@ callbacks every model uses: the datamodule hands out a fixed, seeded batch of he
 
 from torch import Tensor
 
+from genlab.data.batch import Batch
 from genlab.models.base import GenerativeModule, evaluating
 
 
@@ -25,6 +26,31 @@ class TranslationModule(GenerativeModule):
     def __init__(self, source_channels: int) -> None:
         super().__init__()
         self.source_channels = source_channels
+
+    #: what a batch of the wrong data gets told to use instead (each scheme names the data it learns from)
+    data_hint = "translation data with source images (data=mnist_thin2thick, data=unpaired or data=paired data.root=DIR)"
+
+    def scheduled(self, optimizers: list, schedule) -> list | tuple[list, list]:
+        """``optimizers`` for ``configure_optimizers``, with one LR schedule each when ``schedule`` (a constructor
+        missing the optimizer, e.g. :func:`genlab.schedules.linear_decay`) is given."""
+        return optimizers if schedule is None else (optimizers, [schedule(optimizer) for optimizer in optimizers])
+
+    def source_and_target(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """A training batch's (source, images), or one clear error for data without sources or of other channels
+        than the nets were built for (``data.source_channels``, ``data.channels``)."""
+        name = type(self).__name__
+        if batch.source is None:
+            raise ValueError(
+                f"{name} translates source images: its batches need a source beside images, and this data has none. "
+                f"Use {self.data_hint}."
+            )
+        if batch.source.shape[1] != self.source_channels or batch.images.shape[1] != self.channels:
+            raise ValueError(
+                f"{name} was built for {self.source_channels}-channel sources and {self.channels}-channel targets "
+                f"(data.source_channels, data.channels) but got a batch of {tuple(batch.source.shape)} sources and "
+                f"{tuple(batch.images.shape)} images."
+            )
+        return batch.source, batch.images
 
     def translate(self, source: Tensor) -> Tensor:
         """Source images (N, source_channels, H, W) -> translated images (N, C, H, W) in [-1, 1] (with grad)."""
