@@ -47,3 +47,20 @@ def test_train_reports_the_wrong_key_before_building_anything(tmp_path: Path):
     with pytest.raises(ValueError, match="trainer.max_epochs='abc'"):
         train(compose_config(tmp_path, ["trainer.max_epochs=abc", "logger=none"]))
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(("setting", "parameters", "threads"), [("auto", 10, 1), ("auto", 2_000_000, None), (2, 10, 2), (None, 10, None)])
+def test_cpu_threads_auto_gives_small_models_one_thread_and_is_restored(setting, parameters, threads):
+    import torch
+    from torch import nn
+
+    from genlab.run import set_cpu_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert set_cpu_threads(setting, nn.Linear(parameters, 1, bias=False)) == before
+        assert torch.get_num_threads() == (threads or before)
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="cpu_threads must be auto"):
+        set_cpu_threads(0, nn.Linear(1, 1))

@@ -9,6 +9,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationKeyError
 from pytorch_lightning.loggers import Logger, WandbLogger
@@ -43,6 +44,25 @@ def _target_class(node: DictConfig) -> type | None:
         return hydra.utils.get_class(node.get("_target_"))
     except Exception:  # no importable _target_: instantiation reports that itself
         return None
+
+
+#: models below this many parameters train faster on one CPU thread (cpu_threads=auto, conf/train.yaml)
+SMALL_MODEL_PARAMETERS = 1_000_000
+
+
+def set_cpu_threads(setting: int | str | None, model: pl.LightningModule) -> int:
+    """``cpu_threads``: ``auto`` (one thread for small models, torch's default otherwise), a positive number, or
+    ``null`` (torch's default). Returns the count before, for the caller to restore (tests and sweeps train several
+    models in one process)."""
+    previous = torch.get_num_threads()
+    if setting == "auto":
+        if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
+            torch.set_num_threads(1)
+    elif setting is not None:
+        if not isinstance(setting, int) or isinstance(setting, bool) or setting < 1:
+            raise ValueError(f"cpu_threads must be auto, null or a positive number of threads, got {setting!r}.")
+        torch.set_num_threads(setting)
+    return previous
 
 
 def check_model_fits_data(cfg: DictConfig) -> None:
@@ -211,6 +231,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
+    threads_before = set_cpu_threads(cfg.get("cpu_threads", "auto"), model)
     preset = model_preset()
     if checkpoint is not None:
         this_model = f"model={preset} ({cfg.model.get('_target_')})" if preset else str(cfg.model.get("_target_"))
@@ -246,6 +267,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         raise
     finally:
         finish_wandb(loggers, exit_code)
+        torch.set_num_threads(threads_before)
     print_outputs(Path(cfg.paths.output_dir), trainer, loggers)
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
