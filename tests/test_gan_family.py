@@ -359,6 +359,9 @@ SWITCHES = {
 @pytest.mark.parametrize("switch", sorted(SWITCHES))
 def test_each_switch_trains_a_few_steps_on_point_data(tmp_path: Path, switch: str):
     cfg = compose_config(tmp_path, [*SWITCHES[switch], "data=ring8", *TINY_TOY, *FAST_TRAINER, "logger=none", "callbacks=none"])
+    # seeded: on these 16-unit nets some initialisations saturate D within 6 batches (minibatch discrimination drove
+    # its scores to about +-35 for 1 of 4 seeds tried), and a saturated non-saturating loss moves G below float precision
+    torch.manual_seed(0)
     module = instantiate(cfg.model)
     g0 = [p.detach().clone() for p in module.generator.parameters()]
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
