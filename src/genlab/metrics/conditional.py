@@ -20,9 +20,11 @@ from genlab.metrics.extractors import FeatureExtractor
 from genlab.metrics.reference import reference_features
 
 
-class ConditionalAccuracy(Metric):
-    """``compute()`` returns ``acc`` (all samples) and ``acc_<c>`` (the samples drawn for class c; NaN for a class
-    no sample was drawn for). With the config name ``cond``: ``metrics/cond_acc``, ``metrics/cond_acc_<c>``."""
+class ClassifierReading(Metric):
+    """What the metrics that read samples with a classifier trained on real data share (conditional accuracy, class
+    preservation of translations): the classifier's ``feature`` view, and :meth:`vet`, which lets the classifier
+    vet the real data as :class:`~genlab.metrics.ClassCoverage` does (the MNIST classifier refuses data it cannot
+    read), sharing the reference pass and cache of the other classifier metrics. Scored on the samples' condition."""
 
     higher_is_better = True
     is_differentiable = False
@@ -32,21 +34,30 @@ class ConditionalAccuracy(Metric):
     def __init__(self, extractor: FeatureExtractor, feature: str = "logits", check_samples: int = 1000, cache_dir=None, **kwargs):
         super().__init__(**kwargs)
         self.classifier = extractor.view(feature)
-        self.num_classes = self.classifier.num_features
         self.feature = feature
         self.check_samples = check_samples
         self.cache_dir = cache_dir
         self.reference_info: dict | None = None
-        self.add_state("correct", torch.zeros(self.num_classes, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.zeros(self.num_classes, dtype=torch.long), dist_reduce_fx="sum")
 
-    def prepare(self, datamodule) -> None:
-        """Let the classifier vet the real data, as :class:`~genlab.metrics.ClassCoverage` does (the MNIST classifier
-        refuses data it cannot read); shares the reference pass and cache of the other classifier metrics."""
+    def vet(self, datamodule) -> None:
         reference = reference_features(
             self.classifier.extractor, datamodule, [self.feature], self.check_samples, cache_dir=self.cache_dir, device=self.device
         )
         self.reference_info = reference.info
+
+
+class ConditionalAccuracy(ClassifierReading):
+    """``compute()`` returns ``acc`` (all samples) and ``acc_<c>`` (the samples drawn for class c; NaN for a class
+    no sample was drawn for). With the config name ``cond``: ``metrics/cond_acc``, ``metrics/cond_acc_<c>``."""
+
+    def __init__(self, extractor: FeatureExtractor, feature: str = "logits", check_samples: int = 1000, cache_dir=None, **kwargs):
+        super().__init__(extractor, feature, check_samples, cache_dir, **kwargs)
+        self.num_classes = self.classifier.num_features
+        self.add_state("correct", torch.zeros(self.num_classes, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.zeros(self.num_classes, dtype=torch.long), dist_reduce_fx="sum")
+
+    def prepare(self, datamodule) -> None:
+        self.vet(datamodule)
 
     def update(self, samples: Tensor, condition: Tensor | None = None) -> None:
         if not isinstance(condition, Tensor) or condition.dim() != 1 or condition.is_floating_point():

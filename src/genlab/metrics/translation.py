@@ -25,8 +25,9 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+from genlab.metrics.conditional import ClassifierReading
 from genlab.metrics.extractors import FeatureExtractor, UnsupportedDataError
-from genlab.metrics.reference import dataset_name, reference_features
+from genlab.metrics.reference import dataset_name
 
 
 def is_image_batch(condition) -> bool:
@@ -112,25 +113,15 @@ class GroundTruthSSIM(GroundTruthMetric):
         return structural_similarity_index_measure(unit_range(samples), unit_range(target), data_range=1.0, reduction="none")
 
 
-class ClassPreservation(Metric):
+class ClassPreservation(ClassifierReading):
     """The share of translations that a classifier trained on real data (the shipped MNIST classifier) assigns to the
     class of their *source*: does the translator keep the digit? The FCN-score idea of pix2pix (Isola et al. 2017,
     Sec. 4.2: an off-the-shelf classifier reads the translations) for digits. The classifier's own accuracy on real
     target-domain digits is its ceiling."""
 
-    higher_is_better = True
-    is_differentiable = False
-    full_state_update = False
-    wants_condition = True
-
     def __init__(self, extractor: FeatureExtractor, feature: str = "logits", check_samples: int = 1000, cache_dir=None, **kwargs):
-        super().__init__(**kwargs)
-        self.classifier = extractor.view(feature)
-        self.feature = feature
-        self.check_samples = check_samples
-        self.cache_dir = cache_dir
+        super().__init__(extractor, feature, check_samples, cache_dir, **kwargs)
         self.datamodule = None
-        self.reference_info: dict | None = None
         self.add_state("correct", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
@@ -142,10 +133,7 @@ class ClassPreservation(Metric):
                 f"ClassPreservation needs the classes of the sources, which {dataset_name(datamodule)} does not know "
                 "(the embedded MNIST demos do: datamodule.source_classes)"
             )
-        reference = reference_features(
-            self.classifier.extractor, datamodule, [self.feature], self.check_samples, cache_dir=self.cache_dir, device=self.device
-        )
-        self.reference_info = reference.info
+        self.vet(datamodule)
         self.datamodule = datamodule
 
     def update(self, samples: Tensor, condition: Tensor | None = None) -> None:
