@@ -61,6 +61,13 @@ def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
     return -fake_scores.mean()
 
 
+def wasserstein_drift_discriminator_loss(real_scores: Tensor, fake_scores: Tensor, drift: float = 0.001) -> Tensor:
+    """Karras et al. 2018 (ProGAN), App. A.1: the critic loss of :func:`wasserstein_discriminator_loss` plus
+    drift * E[D(x)^2] on real data (epsilon_drift = 0.001), which keeps the critic's output from drifting far from
+    zero. It is a term of the loss, not a penalty, because it needs only the real scores the loss already has."""
+    return wasserstein_discriminator_loss(real_scores, fake_scores) + drift * real_scores.square().mean()
+
+
 def least_squares_discriminator_loss(
     real_scores: Tensor, fake_scores: Tensor, real_target: float = 1.0, fake_target: float = 0.0
 ) -> Tensor:
