@@ -23,6 +23,7 @@ from genlab.callbacks.periodic import batches_seen
 from genlab.callbacks.stopping import StopAfterBatches
 from genlab.checkpoints import GENLAB_KEY, AtomicCheckpointIO, check_fits, load_checkpoint
 from genlab.console import report, show_config
+from genlab.speed import apply_speed_switches, check_speed_settings
 from genlab.validation import check_config_types
 
 # Left out of the end-of-run summary (they are in the loggers): per-class histograms (``classes_fraction_<c>``),
@@ -83,7 +84,7 @@ def check_model_fits_data(cfg: DictConfig) -> None:
     # The presets with a nets line per kind; tests/test_gan_family.py composes every preset to keep this list true.
     fitting = {
         "point": "toy_gan, wgan, wgan_gp, lsgan, hinge_gan (e.g. python train.py model=toy_gan data=ring8)",
-        "image": "dcgan, gan, wgan, wgan_gp, lsgan, hinge_gan, cgan, cdcgan, acgan, projection_gan, infogan, ssgan, began "
+        "image": "dcgan, gan, wgan, wgan_gp, lsgan, hinge_gan, cgan, cdcgan, acgan, projection_gan, infogan, ssgan, began, progan "
         "(e.g. python train.py model=dcgan data=mnist5k)",
     }
     family = {"point": "toy_mlp", "image": "dcgan"}
@@ -219,6 +220,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     show_config(cfg, cfg.get("print_config", True))
     check_model_fits_data(cfg)
     check_config_types(cfg)  # trainer.max_epochs=abc: the key and what it takes, before anything is built
+    check_speed_settings(cfg)
     checkpoint, resumed_run = None, None
     if cfg.get("ckpt_path"):  # a missing, unsafe or corrupt checkpoint stops here with one message, before any work
         checkpoint = resume_from(cfg.ckpt_path)
@@ -231,6 +233,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
+    apply_speed_switches(model, cfg.get("channels_last", False), cfg.get("compile_nets", False))
     threads_before = set_cpu_threads(cfg.get("cpu_threads", "auto"), model)
     preset = model_preset()
     if checkpoint is not None:

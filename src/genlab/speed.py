@@ -1,0 +1,63 @@
+"""GPU speed switches, applied the same way to every model: ``channels_last`` and ``compile_nets`` (conf/train.yaml);
+mixed precision and ``cudnn.benchmark`` are Lightning's own ``trainer.precision`` and ``trainer.benchmark``
+(``trainer=fast`` sets both). docs/scale.md has the measurements.
+
+Why per net and in place: compiling the whole LightningModule breaks ``toggle_optimizer`` in Lightning 2.6
+(pytorch-lightning issue 21513), so each net (generator, discriminator, encoder, ...) is compiled on its own, with
+``nn.Module.compile()``: it compiles the module's call and leaves the module where it is, so parameter names and
+checkpoints are the same with and without compilation (``torch.compile(net)`` would wrap it and prefix every key with
+``_orig_mod.``), and a checkpoint of a compiled run loads into an uncompiled model (``eval.py``) and vice versa.
+"""
+
+from collections.abc import Iterator
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor, nn
+
+SWITCHES = ("channels_last", "compile_nets")
+
+
+def check_speed_settings(cfg: DictConfig) -> None:
+    """One error naming the key for a switch that is not a boolean, and for ``cudnn.benchmark`` combined with
+    ``deterministic`` (PyTorch would silently ignore one of them)."""
+    for key in SWITCHES:
+        value = cfg.get(key, False)
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false, got {value!r} (python train.py {key}=true).")
+    trainer = cfg.get("trainer") or {}
+    if trainer.get("benchmark") and trainer.get("deterministic"):
+        raise ValueError(
+            "trainer.benchmark=true (cudnn.benchmark: the fastest kernel per shape, chosen by timing) conflicts with "
+            "trainer.deterministic=true (reproducible kernels only); PyTorch would ignore the latter. Pick one: "
+            "trainer.deterministic=false for speed (trainer=fast), or trainer.benchmark=false for bit-reproducible runs."
+        )
+
+
+def trainable_nets(model: nn.Module) -> Iterator[nn.Module]:
+    """The nets a model trains, one by one: its direct children with trainable parameters, looking through
+    ``ModuleList``/``ModuleDict`` containers (CycleGAN's pairs). Frozen copies (EMA generators, averages, fixed
+    feature extractors) are left out: they only run under ``no_grad``, outside the training step's hot path."""
+    for child in model.children():
+        if isinstance(child, (nn.ModuleList, nn.ModuleDict)):
+            yield from trainable_nets(child)
+        elif any(p.requires_grad for p in child.parameters()):
+            yield child
+
+
+def apply_speed_switches(model: nn.Module, channels_last: bool = False, compile_nets: bool = False) -> None:
+    """Put the model's 4-D weights (conv kernels) and every image its nets are called with in channels-last memory
+    format, and compile each trainable net separately, in place."""
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        for net in trainable_nets(model):
+            # on the net's inputs, not the data: real batches, fakes and sampling calls all take this path
+            net.register_forward_pre_hook(images_to_channels_last)
+    if compile_nets:
+        for net in trainable_nets(model):
+            net.compile()
+
+
+def images_to_channels_last(module: nn.Module, args: tuple) -> tuple:
+    """Forward pre-hook: image tensors (N, C, H, W) among the positional inputs in channels-last format."""
+    return tuple(a.contiguous(memory_format=torch.channels_last) if isinstance(a, Tensor) and a.dim() == 4 else a for a in args)
