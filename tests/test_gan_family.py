@@ -31,6 +31,7 @@ from genlab.nets import (
     ToyMLPDiscriminator,
     ToyMLPGenerator,
 )
+from genlab.nets.progan import ProGANDiscriminator, ProGANGenerator
 from genlab.run import check_model_fits_data, train
 
 LOSS_PRESETS = ["wgan", "wgan_gp", "lsgan", "hinge_gan"]  # named after a loss: nets for images and for points
@@ -46,6 +47,7 @@ NETS = {
     "infogan": {"images": DCGAN_NETS},  # the Q head is added by the scheme, on the discriminator's features
     "ssgan": {"images": (MLPGenerator, NoisyMLPDiscriminator)},
     "began": {"images": (BEGANDecoder, BEGANDiscriminator)},
+    "progan": {"images": (ProGANGenerator, ProGANDiscriminator)},
     **{preset: {"images": DCGAN_NETS, "points": TOY_NETS} for preset in LOSS_PRESETS},
 }
 KIND = {"mnist5k": "images", "cifar10": "images", "ring8": "points", "grid25": "points"}
@@ -313,8 +315,11 @@ def test_parameter_average_equals_the_exponential_and_the_running_mean_of_a_know
             net.weight.fill_(v)
         ema.update(net)
         mean.update(net)
-    # avg_T = d^T theta_0 + sum_t (1 - d) d^(T - t) theta_t, theta_0 = 0
-    expected_ema = sum(0.1 * 0.9 ** (len(values) - 1 - i) * v for i, v in enumerate(values))
+    # avg_t = d_t avg_(t-1) + (1 - d_t) theta_t with the warm-up d_t = min(0.9, (1 + t) / (10 + t)), avg_0 = theta_0 = 0
+    expected_ema = 0.0
+    for t, v in enumerate(values, start=1):
+        decay = min(0.9, (1 + t) / (10 + t))
+        expected_ema = decay * expected_ema + (1 - decay) * v
     assert math.isclose(ema.module.weight.item(), expected_ema, rel_tol=1e-6)
     assert math.isclose(mean.module.weight.item(), sum(values) / 5, rel_tol=1e-6)
     assert not any(p.requires_grad for p in ema.parameters())

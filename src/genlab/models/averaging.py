@@ -11,7 +11,10 @@ class ParameterAverage(nn.Module):
 
     The copy starts at the live module's current (initial) parameters, theta_0. Each :meth:`update` with the
     live parameters theta_t then applies
-      * ``decay`` = d: the exponential moving average avg_t = d * avg_{t-1} + (1 - d) * theta_t;
+      * ``decay`` = d: the exponential moving average avg_t = d_t * avg_{t-1} + (1 - d_t) * theta_t with the warm-up
+        d_t = min(d, (1 + t) / (10 + t)) of TensorFlow's ExponentialMovingAverage(num_updates=t). Without it a
+        d = 0.999 average still weighs the random initial weights 0.999^400 = 67 % after 400 updates, so a short run's
+        EMA generator draws noise (seen on MNIST-5k: classifier FID 171 against 20-30 for the live generator);
       * ``decay`` = None: the running mean avg_t = (theta_0 + ... + theta_t) / (t + 1).
     Buffers (BatchNorm running statistics) are copied, not averaged: they already are running averages.
     Being a submodule, the copy lives in the LightningModule's ``state_dict``, so it is checkpointed and restored on
@@ -29,7 +32,8 @@ class ParameterAverage(nn.Module):
     @torch.no_grad()
     def update(self, live: nn.Module) -> None:
         self.num_averaged += 1
-        weight = 1.0 / float(self.num_averaged) if self.decay is None else 1.0 - self.decay
+        updates = float(self.num_averaged) - 1.0
+        weight = 1.0 / float(self.num_averaged) if self.decay is None else 1.0 - min(self.decay, (1 + updates) / (10 + updates))
         for average, parameter in zip(self.module.parameters(), live.parameters(), strict=True):
             average.lerp_(parameter.detach(), weight)
         for average, buffer in zip(self.module.buffers(), live.buffers(), strict=True):
