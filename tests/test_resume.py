@@ -68,6 +68,18 @@ def test_a_run_stopped_at_an_epoch_boundary_resumes_bit_for_bit(uninterrupted: P
     assert_same_end(uninterrupted / "last.ckpt", resumed / "last.ckpt")
 
 
+def test_a_per_batch_lr_schedule_resumes_bit_for_bit(tmp_path: Path):
+    # the linear decay of experiment=toy_ring8 over the 30 batches: every batch trains at its own lr, so a schedule
+    # saved one batch behind the weights would show up in every later weight
+    decay = [*TOY, "+model.scheduler._target_=genlab.schedules.linear_decay_by_batch", "+model.scheduler._partial_=true",
+             "+model.scheduler.constant_batches=0", "+model.scheduler.decay_batches=30"]
+    full = fit(tmp_path, "full", decay)
+    resumed = fit(tmp_path, "resumed", [*decay, f"ckpt_path={full / 'batch_0000012.ckpt'}"])
+    assert_same_end(full / "last.ckpt", resumed / "last.ckpt")
+    lrs = [group["lr"] for state in load_checkpoint(full / "last.ckpt")["optimizer_states"] for group in state["param_groups"]]
+    assert lrs == pytest.approx([1e-4 / 30] * 2)  # toy_gan's lr, at the last of 30 batches
+
+
 def test_dropout_draws_from_the_restored_global_stream(tmp_path: Path):
     # model=gan: its discriminator has dropout, drawn from the global torch RNG, which the checkpoint restores
     gan = ["model=gan", "data=mnist5k", "data.batch_size=16", "++trainer.limit_train_batches=4", "trainer.max_epochs=2",

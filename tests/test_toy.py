@@ -16,6 +16,7 @@ from genlab.data import GridDataModule, MNIST5kDataModule, RingDataModule
 from genlab.data.toy import GaussianMixtureDataModule
 from genlab.metrics.modes import ModeCoverage
 from genlab.run import train
+from genlab.schedules import linear_decay_by_batch
 
 
 # --- data --------------------------------------------------------------------------------------------------------
@@ -154,3 +155,40 @@ def test_default_toy_preset_covers_the_ring_and_logs_modes_and_scatter_plots(tmp
     pngs = sorted((run / "samples").glob("step_*.png"))
     assert [p.name for p in pngs] == ["step_000125.png", "step_000250.png"]
     assert Image.open(pngs[-1]).size == (480, 480)
+
+
+# --- the best rows of docs/toy_modes.md --------------------------------------------------------------------------
+
+
+def test_linear_decay_by_batch_holds_then_falls_linearly_to_zero_and_stays_there():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    config = linear_decay_by_batch(optimizer, constant_batches=2, decay_batches=4)
+    assert config["interval"] == "step"
+    used = []
+    for _ in range(8):
+        used.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        config["scheduler"].step()
+    assert used == pytest.approx([1, 1, 1, 0.75, 0.5, 0.25, 0, 0])
+    with pytest.raises(ValueError, match="decay_batches >= 1"):
+        linear_decay_by_batch(optimizer, constant_batches=0, decay_batches=0)
+
+
+@pytest.mark.parametrize("experiment, data", [("toy_ring8", "ring8"), ("toy_grid25", "grid25")])
+def test_toy_experiments_train_pacgan2_with_the_lr_decayed_to_zero_over_their_budget(tmp_path: Path, experiment, data):
+    cfg = compose_config(
+        tmp_path,
+        [f"experiment={experiment}", "max_batches=12", "logger=none", "trainer.accelerator=cpu", "print_config=false",
+         "++trainer.enable_model_summary=false", "callbacks.sample_metrics.every_n_steps=12",
+         "callbacks.sample_metrics.num_samples=200", "callbacks.sample_grid.every_n_steps=12"],
+    )
+    assert cfg.data._target_.endswith("RingDataModule" if data == "ring8" else "GridDataModule")
+    assert cfg.model.discriminator.pack == 2 and cfg.model.scheduler.decay_batches == 12
+    metrics = train(cfg)
+    assert 0 <= metrics["metrics/modes"] <= (8 if data == "ring8" else 25)  # scored with the experiment's metric
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] == 2 * 12  # one D and one G step per batch
+    # both players' last batch trained at 1/12 of the lr; the schedules sit at that batch, so a resume goes on from it
+    for group in (optimizer["param_groups"][0] for optimizer in state["optimizer_states"]):
+        assert group["initial_lr"] == pytest.approx(1e-3) and group["lr"] == pytest.approx(1e-3 / 12)
+    assert [s["last_epoch"] for s in state["lr_schedulers"]] == [11, 11]

@@ -23,6 +23,7 @@ Schemes that extend it (InfoGAN, the semi-supervised GAN) override the four hook
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from functools import partial
 
 import torch
@@ -79,6 +80,8 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         auxiliary_weight: weight w of ACGAN's classification losses (Odena et al. 2017), for a discriminator with an
             auxiliary classifier (``label_mode="auxiliary"``; ``None`` there means the paper's 1.0): D minimises
             adv + w * (CE(real) + CE(fake)), G minimises adv + w * CE(fake). Refused for other discriminators.
+        scheduler: an LR schedule constructor missing only the optimizer (``genlab.schedules.linear_decay_by_batch``
+            or ``linear_decay``), one per player; ``None``: constant learning rates, as in the papers' presets.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         historical_averaging: float = 0.0,
         generator_ema: float | None = None,
         auxiliary_weight: float | None = None,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
     ):
         super().__init__()
         if n_critic < 1:
@@ -114,6 +118,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         self.generator = generator
         self.discriminator = discriminator
         self.optimizer_factories = dict(optimizer)
+        self.scheduler_factory = scheduler
         self.discriminator_loss = loss["discriminator"]
         self.generator_loss = loss["generator"]
         self.n_critic = n_critic
@@ -128,10 +133,11 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         self.discriminator_history = ParameterAverage(discriminator) if historical_averaging else None
 
     def configure_optimizers(self):
-        return [
+        optimizers = [
             self.optimizer_factories["discriminator"](self.discriminator.parameters()),
             self.optimizer_factories["generator"](self.generator.parameters()),
         ]
+        return self.scheduled(optimizers, self.scheduler_factory)
 
     # -- hooks for extensions -----------------------------------------------------------------------------------------
     def draw_latent(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Latent:

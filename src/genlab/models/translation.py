@@ -30,11 +30,6 @@ class TranslationModule(GenerativeModule):
     #: what a batch of the wrong data gets told to use instead (each scheme names the data it learns from)
     data_hint = "translation data with source images (data=mnist_thin2thick, data=unpaired or data=paired data.root=DIR)"
 
-    def scheduled(self, optimizers: list, schedule) -> list | tuple[list, list]:
-        """``optimizers`` for ``configure_optimizers``, with one LR schedule each when ``schedule`` (a constructor
-        missing the optimizer, e.g. :func:`genlab.schedules.linear_decay`) is given."""
-        return optimizers if schedule is None else (optimizers, [schedule(optimizer) for optimizer in optimizers])
-
     def source_and_target(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """A training batch's (source, images), or one clear error for data without sources or of other channels
         than the nets were built for (``data.source_channels``, ``data.channels``)."""
