@@ -13,7 +13,16 @@ from PIL import Image
 from conftest import compose_config
 from genlab.evaluation import prepare_metrics, score_samples
 from genlab.metrics import UnsupportedDataError, mnist_classifier
-from genlab.metrics.translation import ClassPreservation, GroundTruthL1, GroundTruthPSNR, GroundTruthSSIM
+from genlab.data.batch import DomainTransfer
+from genlab.metrics import metric_entries
+from genlab.metrics.translation import (
+    ClassPreservation,
+    GroundTruthL1,
+    GroundTruthPSNR,
+    GroundTruthSSIM,
+    TargetDomainAccuracy,
+)
+from test_translation_data import write_celeba_attributes
 
 
 def datamodule(tmp_path: Path, name: str, *overrides: str):
@@ -27,7 +36,7 @@ def ground_truth_metrics(data) -> dict:
     return prepare_metrics({"l1": GroundTruthL1(), "psnr": GroundTruthPSNR(), "ssim": GroundTruthSSIM()}, data, "cpu")
 
 
-def scores(metrics: dict, samples: torch.Tensor, sources: torch.Tensor) -> dict[str, float]:
+def scores(metrics: dict, samples: torch.Tensor, sources) -> dict[str, float]:
     for metric in metrics.values():
         metric.reset()
         metric.update(samples, sources)
@@ -122,3 +131,66 @@ def test_data_without_ground_truth_or_classes_is_refused_by_name(tmp_path: Path)
 def test_sources_outside_the_held_out_split_have_no_ground_truth(edges):
     with pytest.raises(ValueError, match="not items of its held-out split"):
         edges.true_target(torch.zeros(2, 1, 32, 32))
+
+
+# -- multi-domain translation (StarGAN on mnist_domains: the styles are known) --------------------------------------
+@pytest.fixture(scope="module")
+def styles(tmp_path_factory):
+    return datamodule(tmp_path_factory.mktemp("styles"), "mnist_domains")
+
+
+def domain_metrics(data) -> dict:
+    return ground_truth_metrics(data) | prepare_metrics(
+        {"class_preservation": ClassPreservation(mnist_classifier()), "target_accuracy": TargetDomainAccuracy()}, data, "cpu"
+    )
+
+
+def test_the_exact_multi_domain_translation_scores_perfectly_and_the_identity_map_does_not(styles):
+    condition = styles.conditions(200, "domain_transfer", seed=1)
+    truth = styles.true_target(condition)
+    assert truth.shape == (200, 3, 32, 32)
+    # the truth is the target style of the source's own digit: translating a source into its own domain gives it back
+    # (to one 8-bit level: the orange files are rounded)
+    own = styles.true_target(DomainTransfer(condition.source, condition.source_domains))
+    assert (own - condition.source).abs().max() <= 2 / 255 + 1e-6
+
+    metrics = domain_metrics(styles)
+    exact = scores(metrics, truth, condition)
+    assert exact["l1"] == 0 and exact["psnr"] == math.inf and exact["ssim"] == pytest.approx(1.0)
+    assert exact["target_accuracy"] > 0.97 and exact["class_preservation"] > 0.95
+    identity = scores(metrics, condition.source, condition)  # the source unchanged: never its target domain
+    assert identity["target_accuracy"] < 0.03 and identity["l1"] > 0.5 and identity["ssim"] < 0.5
+
+
+def test_the_style_reader_reads_real_images_and_ignores_the_digit(styles):
+    held_out = styles.batch_of(styles.val_set, range(len(styles.val_set)))
+    assert (styles.read_domains(held_out.images) == held_out.labels).float().mean() > 0.98
+    condition = styles.conditions(300, "domain_transfer", seed=2)
+    other_digits = styles.true_target(DomainTransfer(torch.roll(condition.source, 1, dims=0), condition.target))
+    values = scores(domain_metrics(styles), other_digits, condition)  # each target's style, another image's digit
+    assert values["target_accuracy"] > 0.95 and values["class_preservation"] < 0.3  # about chance among 10 digits
+    # the digit view undoes each style: the classifier reads the exact translations into every domain alike
+    classes = styles.source_classes(condition.source)
+    for k, name in enumerate(styles.domain_names):
+        into_k = styles.true_target(DomainTransfer(condition.source, torch.full((300,), k)))
+        view = styles.digit_view(into_k, torch.full((300,), k))
+        accuracy = (mnist_classifier()(view)["logits"].argmax(1) == classes).float().mean().item()
+        assert view.shape == (300, 1, 32, 32) and accuracy > 0.9, name
+
+
+def test_stargan_translation_metrics_are_on_by_default_and_skip_what_celeba_cannot_feed(styles, tmp_path: Path):
+    cfg = compose_config(tmp_path, ["model=stargan", "data=mnist_domains"])
+    kept = prepare_metrics(metric_entries(instantiate(cfg.metrics)), styles, "cpu", "skip")
+    assert set(kept) == {"l1", "psnr", "ssim", "class_preservation", "target_accuracy"}  # colour: no classifier FID
+    write_celeba_attributes(tmp_path / "data", n=8)
+    celeba = datamodule(tmp_path, "celeba_domains", f"data.root={tmp_path / 'data'}", "data.held_out_count=3",
+                        "data.image_size=32")
+    for name, metric in domain_metrics_unprepared().items():
+        with pytest.raises(UnsupportedDataError) as refused:
+            prepare_metrics({name: metric}, celeba, "cpu")
+        assert "data=celeba_domains" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def domain_metrics_unprepared() -> dict:
+    return {"l1": GroundTruthL1(), "class_preservation": ClassPreservation(mnist_classifier()),
+            "target_accuracy": TargetDomainAccuracy()}

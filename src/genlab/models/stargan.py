@@ -46,7 +46,9 @@ class StarGAN(TranslationModule):
         lr_schedule: a scheduler constructor missing the optimizer (``genlab.schedules.linear_decay``), built for
             both players and stepped once per batch (StarGAN counts iterations, not epochs); ``None``: constant lr.
         domain_names: names of the domains in label order; for attribute data, CelebA's hair colours among them are
-            kept exclusive in the grid's targets (the official ``selected_attrs``). Only used for grids.
+            kept exclusive in the grid's targets (the official ``selected_attrs``). ``None``: the training data's
+            ``domain_names`` (its folder names), taken when fitting starts and kept in checkpoints, so grids and
+            ``eval.py mode=translate target=[...]`` name the domains.
     """
 
     conditioning = "domain_transfer"
@@ -90,6 +92,28 @@ class StarGAN(TranslationModule):
         self.n_critic = n_critic
         self.num_domains: int = generator.num_domains
         self.domain_names = list(domain_names) if domain_names is not None else None
+        self.attribute_domains = False  # CelebA-style attribute vectors rather than domain ids (set by the data)
+
+    def on_fit_start(self) -> None:
+        self.attribute_domains = bool(getattr(self.trainer.datamodule, "labels_are_attributes", False))
+        names = getattr(self.trainer.datamodule, "domain_names", None)
+        if self.domain_names is None and names:
+            if len(names) != self.num_domains:
+                raise ValueError(
+                    f"the data has {len(names)} domains ({list(names)}) but the nets were built for {self.num_domains} "
+                    "(data.num_classes)."
+                )
+            self.domain_names = list(names)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["domain_names"] = self.domain_names
+        checkpoint["attribute_domains"] = self.attribute_domains
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.domain_names = checkpoint.get("domain_names", self.domain_names)
+        self.attribute_domains = checkpoint.get("attribute_domains", self.attribute_domains)
 
     def configure_optimizers(self):
         optimizers = [
@@ -123,8 +147,9 @@ class StarGAN(TranslationModule):
 
     def translation_rows(self, condition: DomainTransfer) -> dict[str, Tensor]:
         """StarGAN's figure: the sources, then one row per target domain (every domain id; for attribute vectors each
-        single-attribute change of the source's own vector, as the official ``create_labels``). The condition's
-        ``target`` is not used: the grid shows every domain."""
+        single-attribute change of the source's own vector, as the official ``create_labels``), then ``translated``:
+        the translation into the condition's own targets, the one the metrics score (and that the grid's ground-truth
+        row shows exactly, where the data knows it)."""
         condition = self.check_condition(len(condition), condition)
         if condition.source_domains is None and condition.target.dim() == 2:
             raise ValueError(
@@ -132,12 +157,40 @@ class StarGAN(TranslationModule):
                 "source_domains (datamodule.conditions(n, 'domain_transfer', seed) fills them)."
             )
         own = condition.target if condition.source_domains is None else condition.source_domains  # ids: only the count
-        names = self.domain_names or [f"domain_{k}" for k in range(self.num_domains)]
         rows = {"source": condition.source}
         with evaluating(self):
-            for name, target in zip(names, single_domain_changes(own, self.num_domains, self.domain_names)):
+            for name, target in zip(self.domain_labels, single_domain_changes(own, self.num_domains, self.domain_names)):
                 rows[f"to_{name}"] = self.translate(condition.source, target).clamp(-1, 1)
+            rows["translated"] = self.translate(condition.source, condition.target).clamp(-1, 1)
         return rows
+
+    @property
+    def domain_labels(self) -> list[str]:
+        """The domains' names in label order: the data's (``domain_names``), or ``domain_<k>``."""
+        return self.domain_names or [f"domain_{k}" for k in range(self.num_domains)]
+
+    def check_domain_names(self, names: Sequence[str]) -> list[str]:
+        """``names`` as a list, after refusing an empty list or any name that is not one of :attr:`domain_labels`."""
+        valid = self.domain_labels
+        unknown = [str(name) for name in names if name not in valid]
+        if unknown or not names:
+            raise ValueError(
+                f"StarGAN: unknown target domain {', '.join(unknown) or '(none given)'}; this model's domains are "
+                f"{', '.join(valid)}. Pass e.g. target=[{','.join(valid[:2])}], or target=all for every domain."
+            )
+        return [str(name) for name in names]
+
+    def targets_named(self, names: Sequence[str], source: Tensor) -> dict[str, Tensor]:
+        """``{name: target domains for the sources}`` for domain names, as the grid makes them (a domain id; for
+        attribute vectors the source's own vector, read by D's classifier since a folder of images has no labels,
+        with that attribute changed)."""
+        names = self.check_domain_names(names)
+        with torch.no_grad(), evaluating(self):
+            own = torch.zeros(len(source), dtype=torch.long, device=self.device)  # ids: only the count matters
+            if self.attribute_domains:
+                own = (self.discriminator(source)[1] > 0).float()
+            changes = single_domain_changes(own, self.num_domains, self.domain_names)
+        return {name: changes[self.domain_labels.index(name)] for name in names}
 
     def check_condition(self, n: int, condition) -> DomainTransfer:
         if not isinstance(condition, DomainTransfer):

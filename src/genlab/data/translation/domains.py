@@ -77,6 +77,15 @@ class DomainDataModule(TranslationDataModule):
         )
         self.domain_names: list[str] = []
 
+    @property
+    def source_channels(self) -> int:
+        """A multi-domain translator's input is an image of the data itself (what ``eval.py mode=translate`` reads)."""
+        return self.channels
+
+    def input_of(self, item: tuple) -> Tensor:
+        """Domain items are ``(image, domain)``: the image itself is what a multi-domain translator translates."""
+        return item[0]
+
     def check_domain_count(self, names: list[str], what: str) -> None:
         if len(names) != self.num_classes:
             raise ValueError(

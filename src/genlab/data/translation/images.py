@@ -294,6 +294,12 @@ class TranslationDataModule(ImageDataModule):
             "need paired data (data=paired, mnist_edges2digits, mnist_colorize) or a known mapping (mnist_thin2thick)."
         )
 
+    def input_of(self, item: tuple) -> Tensor:
+        """What a translator reads of a dataset item: its source (paired/unpaired items are ``(image, -1, source)``)."""
+        if len(item) != 3:
+            raise ValueError(f"{self.where}: the items of its held-out split carry no source image.")
+        return item[2]
+
     def held_out_indices(self, source: Tensor) -> list[int]:
         """Which items of the held-out split (the one ``conditions(n, "source", seed)`` draws from) have exactly
         these sources, by their 8-bit pixels: how a metric or a grid finds the ground truth of the conditions it
@@ -304,10 +310,7 @@ class TranslationDataModule(ImageDataModule):
         if getattr(self, "_source_index", (None,))[0] is not split:
             index: dict[bytes, int] = {}
             for i in range(len(split)):
-                item = split[i]
-                if len(item) != 3:
-                    raise ValueError(f"{self.where}: the items of its held-out split carry no source image.")
-                index.setdefault(pixel_key(item[2]), i)
+                index.setdefault(pixel_key(self.input_of(split[i])), i)
             self._source_index = (split, index)
         index = self._source_index[1]
         keys = [pixel_key(s) for s in source.detach().cpu()]

@@ -41,6 +41,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from genlab.data.batch import DomainTransfer
 from genlab.data.mnist5k import load_mnist5k
 from genlab.data.translation.domains import DomainFolderDataModule
 from genlab.data.translation.paired import PairedDataModule
@@ -52,6 +53,10 @@ MANIFEST = "digits.csv"
 SPLIT_SEED = 0
 DOMAINS = ("plain", "thick", "inverted", "coloured")
 COLOURED = (255, 128, 0)  # mnist_domains' "coloured" style: orange digits on black
+#: :meth:`MNISTDomainsDataModule.read_domains`: the share of a digit's ink that survives a 3x3 erosion, above which it
+#: reads as thick. On the 5000 digits at 32 px, plain digits keep 0.13 (median; 0.37 at the 95th, 0.44 at the 99th
+#: percentile), thick ones 0.53 (0.42 at the 5th, 0.38 at the 1st percentile).
+THICK_EROSION_SHARE = 0.4
 
 
 # -- the constructions, on float tensors (N, C, H, W); exact on uint8 grey levels ---------------------------------
@@ -339,9 +344,16 @@ class MNISTThin2ThickDataModule(EmbeddedPairs, UnpairedDataModule):
 
 
 class MNISTDomainsDataModule(EmbeddedDigits, DomainFolderDataModule):
-    """Multi-domain demo: digits in four styles (``domain_names``: sorted folder names), RGB, labels = domain."""
+    """Multi-domain demo: digits in four styles (``domain_names``: sorted folder names), RGB, labels = domain.
+
+    The styles are known, so the exact translation of a held-out image into any domain is known too: the plain digit
+    it was drawn from (found by its file), drawn in that domain. The translation metrics read it through
+    :meth:`true_target` (L1/PSNR/SSIM), :meth:`read_domains` (a fixed rule that reads the style, the target-domain
+    oracle) and :meth:`digit_view` (what the MNIST classifier reads for class preservation).
+    """
 
     config_name = "mnist_domains"
+    ground_truth_known = True
 
     def __init__(self, root: str | Path | None = None, channels: int = 3, image_size: int = 32, num_classes: int = 4,
                  flip: bool = False, **kwargs):
@@ -365,3 +377,53 @@ class MNISTDomainsDataModule(EmbeddedDigits, DomainFolderDataModule):
         else:
             raise ValueError(f"unknown domain {domain!r}; the domains are {DOMAINS}.")
         return y.sub(0.5).div(0.5).expand(-1, 3, -1, -1)
+
+    def plain_digits(self, source: Tensor) -> Tensor:
+        """The plain digits (N, 1, H, W) in [-1, 1] that held-out images ``source`` were drawn from, looked up by
+        their files rather than undone from their pixels: a thick digit's dilation cannot be undone."""
+        split = self._split_for("source")
+        indices = self.held_out_indices(source)
+        files = [split.source_file(i).relative_to(self.root).as_posix() for i in indices]
+        digits, _ = digits_at(self.image_size)
+        plain = torch.from_numpy(digits[[self._manifest[f][0] for f in files]]).float().div(255)
+        return plain.sub(0.5).div(0.5).unsqueeze(1)
+
+    def true_target(self, condition: DomainTransfer) -> Tensor:
+        """(N, 3, H, W): the exact translation of ``condition.source`` into ``condition.target`` (domain ids)."""
+        if not isinstance(condition, DomainTransfer) or condition.target.dim() != 1:
+            raise ValueError(
+                f"{self.where}: the ground truth is that of a DomainTransfer (sources and one domain id each, from "
+                f"datamodule.conditions(n, 'domain_transfer', seed)); got {type(condition).__name__}."
+            )
+        plain = self.plain_digits(condition.source)
+        truths = torch.stack([self.render(plain, name) for name in self.domain_names], dim=1)  # (N, D, 3, H, W)
+        return truths[torch.arange(len(truths)), condition.target.cpu().long()]
+
+    def digit_view(self, images: Tensor, domains: Tensor) -> Tensor:
+        """Images (N, 3, H, W) in [-1, 1] in the domains ``domains`` (ids) -> the grey digits (N, 1, H, W) that the
+        MNIST classifier reads: the red channel of orange strokes (255 of 255), the negative of an inverted digit,
+        the grey of the others (thick digits stay thick: the classifier reads them, measured in the docs)."""
+        views = {
+            "plain": images.mean(dim=1, keepdim=True),
+            "thick": images.mean(dim=1, keepdim=True),
+            "inverted": -images.mean(dim=1, keepdim=True),
+            "coloured": images[:, :1],
+        }
+        by_domain = torch.stack([views[name] for name in self.domain_names], dim=1)  # (N, D, 1, H, W)
+        return by_domain[torch.arange(len(images)), domains.to(images.device).long()]
+
+    def read_domains(self, images: Tensor) -> Tensor:
+        """The domain ids (N,) of styled digits (N, 3, H, W) in [-1, 1], read by a fixed rule that does not depend on
+        the digit: orange (red well above blue) is ``coloured``; else a mostly white image is ``inverted``; else the
+        digit is ``thick`` when at least :data:`THICK_EROSION_SHARE` of its ink survives a 3x3 erosion (a dilated
+        stroke is at least 3 px wide), else ``plain``. It reads 99 % of the real held-out images right (tested)."""
+        x = images.float().add(1).div(2).clamp(0, 1)
+        red, blue, grey = x[:, :1], x[:, 2:3], x.mean(dim=1, keepdim=True)
+        share = lambda part, whole: part.flatten(1).sum(1) / whole.flatten(1).sum(1).clamp_min(1e-6)  # noqa: E731
+        coloured = share(red - blue, red) > 0.5
+        inverted = ~coloured & (grey.flatten(1).mean(1) > 0.5)
+        ink = torch.where(coloured.view(-1, 1, 1, 1), red, torch.where(inverted.view(-1, 1, 1, 1), 1 - grey, grey))
+        thick = share(erode(ink), ink) >= THICK_EROSION_SHARE
+        style = torch.where(coloured, 0, torch.where(inverted, 1, torch.where(thick, 2, 3)))  # in the order below
+        ids = torch.tensor([self.domain_names.index(name) for name in ("coloured", "inverted", "thick", "plain")])
+        return ids.to(style.device)[style]
