@@ -19,7 +19,7 @@ from genlab.callbacks import SampleGrid, SampleMetrics
 from genlab.callbacks.checkpointing import RunCheckpoints
 from genlab.callbacks.divergence import TrainingDiverged
 from genlab.callbacks.likelihood import HeldOutLikelihood
-from genlab.callbacks.periodic import batches_seen
+from genlab.callbacks.periodic import PeriodicCallback, batches_seen
 from genlab.callbacks.stopping import StopAfterBatches
 from genlab.checkpoints import GENLAB_KEY, AtomicCheckpointIO, check_fits, load_checkpoint
 from genlab.console import report, show_config
@@ -241,6 +241,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_fits(checkpoint, model, cfg.ckpt_path, this_model)
         del checkpoint  # Lightning reads it again; no second copy of the weights in memory
     callbacks = instantiate_dict(cfg.get("callbacks"))
+    # The default list serves every model; a periodic callback for a capability this model lacks would do nothing
+    # yet cost Lightning's hook calls (about ten per callback) every batch.
+    callbacks = [cb for cb in callbacks if not isinstance(cb, PeriodicCallback) or cb.supports(model)]
     for cb in callbacks:
         if isinstance(cb, RunCheckpoints):
             cb.model_preset = preset

@@ -64,6 +64,8 @@ class GenerativeModule(pl.LightningModule):
         for config in self.trainer.lr_scheduler_configs:
             while config.interval == "step" and config.scheduler.last_epoch < done:
                 config.scheduler.step()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # after the callbacks' on_train_batch_end (a stop they request makes this batch a written one), before
         # Lightning reads the logged values
         held, options = self.step_logs, self._step_log_options
