@@ -1,5 +1,6 @@
 """``eval.py mode=translate``: a folder of images of any size and mode through a trained translator's test-time view,
-written as same-named PNGs; files that are not images are skipped with a note; missing or empty folders are errors."""
+written as same-named PNGs (StarGAN: one folder per target domain); files that are not images are skipped with a note;
+missing or empty folders and unknown target domains are errors."""
 
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from PIL import Image
 
 from conftest import CONF_DIR, run_script
 from genlab.checkpoints import load_model, load_run
+from genlab.data.batch import DomainTransfer
 from genlab.data.translation.images import to_tensor
 from genlab.evaluate import evaluate
 from genlab.metrics.extractors import to_uint8
@@ -89,3 +91,63 @@ def test_metrics_mode_scores_a_translator_with_the_translation_metrics(checkpoin
     assert 0 < values["l1"] < 2 and values["psnr"] > 0 and -1 <= values["ssim"] <= 1
     assert 0 <= values["class_preservation"] <= 1 and values["fid"] >= 0
     assert (tmp_path / "eval.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def stargan_checkpoint(tmp_path_factory) -> Path:
+    """A StarGAN run of 3 batches on mnist_domains (tiny nets), as ``python train.py model=stargan`` writes it."""
+    cwd = tmp_path_factory.mktemp("stargan_project")
+    result = run_script("train.py", [
+        "model=stargan", "model.generator.conv_dim=8", "model.generator.repeat_num=1", "model.discriminator.conv_dim=8",
+        "trainer.max_epochs=1", "trainer.limit_train_batches=3", "metrics=none", "logger=none", "print_config=false",
+        "callbacks.sample_grid.num_samples=4", "callbacks.model_checkpoint.every_n_epochs=1",
+    ], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (ckpt,) = (cwd / "outputs" / "runs").glob("*/checkpoints/last.ckpt")
+    return ckpt
+
+
+@pytest.mark.slow
+def test_stargan_translate_mode_writes_one_png_per_input_and_target_domain(stargan_checkpoint: Path, tmp_path: Path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    exact = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(exact).save(inputs / "exact.png")  # RGB 32x32: what the model sees unchanged
+    Image.fromarray(rng.integers(0, 256, (45, 61), dtype=np.uint8)).save(inputs / "grey.jpg")  # grey, odd size
+    Image.fromarray(rng.integers(0, 256, (20, 20, 4), dtype=np.uint8), "RGBA").save(inputs / "alpha.png")
+    out = tmp_path / "out"
+
+    values = evaluate(eval_config("mode=translate", f"ckpt_path={stargan_checkpoint}", f"input_dir={inputs}",
+                                  f"out_dir={out}", "target=[thick,inverted]", "device=cpu"))
+
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == [f"to_{domain}/{name}.png" for domain in ("inverted", "thick") for name in ("alpha", "exact", "grey")]
+    assert values["num_images"] == 6
+    assert all(Image.open(out / name).size == (32, 32) and Image.open(out / name).mode == "RGB" for name in written)
+    # each file is the model's translation of the input into that domain (domain ids: the sorted folder names)
+    _, _, run_cfg = load_run(stargan_checkpoint)
+    model, _ = load_model(run_cfg, stargan_checkpoint, torch.device("cpu"))
+    assert model.domain_names == ["coloured", "inverted", "plain", "thick"]  # kept in the checkpoint
+    source = to_tensor(Image.fromarray(exact))[None]
+    for domain in ("inverted", "thick"):
+        target = torch.tensor([model.domain_names.index(domain)])
+        expected = to_uint8(model.sample(1, condition=DomainTransfer(source, target)))[0].permute(1, 2, 0).numpy()
+        assert np.array_equal(np.asarray(Image.open(out / f"to_{domain}" / "exact.png")), expected)
+
+    every = evaluate(eval_config("mode=translate", f"ckpt_path={stargan_checkpoint}", f"input_dir={inputs}",
+                                 f"out_dir={tmp_path / 'all'}", "device=cpu"))  # no target: every domain
+    assert every["num_images"] == 12 and sorted(p.name for p in (tmp_path / "all").iterdir()) == [
+        "to_coloured", "to_inverted", "to_plain", "to_thick"]
+
+
+@pytest.mark.slow
+def test_an_unknown_target_domain_is_refused_with_the_valid_ones(stargan_checkpoint: Path, checkpoint: Path, tmp_path: Path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.new("RGB", (32, 32)).save(inputs / "a.png")
+    with pytest.raises(ValueError, match=r"unknown target domain bold; this model's domains are coloured, inverted, plain, thick"):
+        evaluate(eval_config("mode=translate", f"ckpt_path={stargan_checkpoint}", f"input_dir={inputs}", "target=[thick,bold]",
+                             "device=cpu"))
+    with pytest.raises(ValueError, match=r"target=thick: .*translates one way"):  # pix2pix has no domains
+        evaluate(eval_config("mode=translate", f"ckpt_path={checkpoint}", f"input_dir={inputs}", "target=thick", "device=cpu"))

@@ -279,7 +279,10 @@ def write_arithmetic(cfg: DictConfig) -> dict[str, float]:
 def write_translations(cfg: DictConfig) -> dict[str, float]:
     """``eval.py mode=translate ckpt_path=... input_dir=DIR [out_dir=DIR]``: every image under ``input_dir``
     translated by a translator (``conditioning == "source"``: pix2pix, CycleGAN, ...), written as PNGs with the same
-    names (and subfolders) in ``out_dir`` (default ``<run>/translated/<ckpt>_<input folder>/``).
+    names (and subfolders) in ``out_dir`` (default ``<run>/translated/<ckpt>_<input folder>/``). A multi-domain
+    translator (StarGAN) translates each image into every domain named by ``target`` (``target=[thick,inverted]``;
+    ``all`` or null: every domain) and writes ``out_dir/to_<domain>/<same name>.png``: one folder per target, which
+    FID tools read as is.
 
     Each image goes through the run's own test-time view, as the held-out sources did in training: converted to
     the source mode (grey or RGB, from RGBA, palette, 16-bit, ...) and resized to ``data.image_size`` (the data's
@@ -320,11 +323,13 @@ def write_translations(cfg: DictConfig) -> dict[str, float]:
             + (f"; {len(skipped)} other files, e.g. {skipped[0][0].name}" if skipped else ", it is empty") + "."
         )
     run = open_run(cfg, located)
-    if getattr(run.model, "conditioning", None) != "source":
+    conditioning = getattr(run.model, "conditioning", None)
+    if conditioning not in ("source", "domain_transfer"):
         raise ValueError(
-            f"mode=translate needs a translator (a model conditioned on source images: pix2pix, cyclegan, ...), but "
-            f"{type(run.model).__name__} is conditioned on {getattr(run.model, 'conditioning', None)}; use mode=sample."
+            f"mode=translate needs a translator (a model conditioned on source images: pix2pix, cyclegan, stargan, ...), "
+            f"but {type(run.model).__name__} is conditioned on {conditioning}; use mode=sample."
         )
+    target_names = translation_targets(run.model, cfg.get("target"))
     out_dir = Path(cfg.out_dir).expanduser() if cfg.get("out_dir") else run_dir / "translated" / f"{ckpt.stem}_{input_dir.name}"
     mode, draw = mode_for(source_channels), transform.draw(False)
 
@@ -345,18 +350,47 @@ def write_translations(cfg: DictConfig) -> dict[str, float]:
             if not loaded:
                 continue
             sources = torch.stack([x for _, x in loaded]).to(run.device)
-            translated = to_uint8(run.model.sample(len(sources), condition=sources)).permute(0, 2, 3, 1).cpu().numpy()
-            for (name, _), image in zip(loaded, translated):
-                path = out_dir / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
-                written += 1
+            for folder, condition in translation_conditions(run.model, sources, target_names).items():
+                translated = to_uint8(run.model.sample(len(sources), condition=condition)).permute(0, 2, 3, 1).cpu().numpy()
+                for (name, _), image in zip(loaded, translated):
+                    path = out_dir / folder / name
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+                    written += 1
     if written == 0:
         raise ValueError(f"input_dir={input_dir}: none of its {len(candidates)} image files decode (e.g. {skipped[-1][0].name}).")
     seconds = time.perf_counter() - start
     lines = [f"  to {out_dir} in {seconds:.1f} s ({run_cfg.data.image_size} px, as the run trained)"]
+    if target_names:
+        lines.append(f"  one folder per target domain: {', '.join(f'to_{name}/' for name in target_names)}")
     if skipped:
         lines.append(f"  skipped {len(skipped)} files: " + ", ".join(f"{p.relative_to(input_dir)} ({why})" for p, why in skipped[:5])
                      + (", ..." if len(skipped) > 5 else ""))
     report(f"wrote {written} translations", lines, style="bold green")
     return {"num_images": float(written), "skipped": float(len(skipped)), "seconds": seconds}
+
+
+def translation_targets(model, target) -> list[str]:
+    """The domain names ``target=`` asks a multi-domain translator for (``all`` or null: every domain; one name or a
+    list); ``[]`` for a one-way translator, which refuses a ``target``."""
+    if getattr(model, "conditioning", None) != "domain_transfer":
+        if target is not None:
+            raise ValueError(
+                f"target={target}: {type(model).__name__} translates one way (source -> target); target= picks the "
+                "domains of a multi-domain translator (model=stargan). Drop it."
+            )
+        return []
+    if target is None or target == "all":
+        return model.domain_labels
+    return model.check_domain_names([target] if isinstance(target, (str, int)) else list(target))
+
+
+def translation_conditions(model, sources: torch.Tensor, target_names: list[str]) -> dict[str, object]:
+    """``{output subfolder: condition for sample()}``: the sources themselves for a one-way translator (written
+    in ``out_dir`` itself), one :class:`~genlab.data.batch.DomainTransfer` per target domain (``to_<name>/``)."""
+    from genlab.data.batch import DomainTransfer
+
+    if not target_names:
+        return {"": sources}
+    targets = model.targets_named(target_names, sources)
+    return {f"to_{name}": DomainTransfer(sources, target) for name, target in targets.items()}
