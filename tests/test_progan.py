@@ -28,7 +28,7 @@ from genlab.run import train
 
 ALPHAS = [0.0, 0.5, 1.0]
 # 16 px digits in batches of 16, phases of 2 batches: 4x4 (2), fade 8 (2), 8 (2), fade 16 (2), then 16 px
-GROWING = [*FAST, "model=progan", "data.image_size=16", "data.batch_size=16", "model.fade_images=32",
+GROWING = [*FAST, "model=progan", "model.generator.width=8", "data.image_size=16", "data.batch_size=16", "model.fade_images=32",
            "model.stabilise_images=32", "++trainer.limit_train_batches=12", "callbacks.model_checkpoint.every_n_batches=3"]
 
 

@@ -20,6 +20,7 @@ pixel repetition, so grids and the GIF line up while growing; after the last fad
 The generator's output is linear, as in the paper; samples are clamped to [-1, 1], training sees them as they are.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -83,7 +84,7 @@ class ProGAN(AdversarialModule):
         generator: nn.Module,
         discriminator: nn.Module,
         optimizer: dict[str, OptimizerFactory],
-        loss: dict,
+        loss: dict[str, Callable[..., Tensor]],
         fade_images: int = 800_000,
         stabilise_images: int = 800_000,
         **kwargs,
