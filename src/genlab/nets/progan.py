@@ -131,7 +131,7 @@ class ProGANGenerator(nn.Module):
         self.latent_dim, self.channels, self.image_size = latent_dim, channels, image_size
         levels = growth_levels(image_size)
         maps = [feature_maps(BASE_RESOLUTION * 2**level, width, full_width_until) for level in range(levels + 1)]
-        # official code: the dense layer to 4x4 has gain sqrt(2)/4 (it is a 4x4 "conv" on a 1x1 input, 16x the fan-out)
+        # gain sqrt(2)/4 for the dense layer to 4x4 maps, as the official code (networks.py, G_paper)
         self.dense = EqualizedLinear(latent_dim, maps[0] * BASE_RESOLUTION**2, gain=math.sqrt(2) / 4)
         self.base_conv = EqualizedConv2d(maps[0], maps[0], 3)
         self.blocks = nn.ModuleList(
@@ -147,10 +147,8 @@ class ProGANGenerator(nn.Module):
         x = self.dense(pixel_norm(z)).view(len(z), -1, BASE_RESOLUTION, BASE_RESOLUTION)
         x = pixel_norm(_act(x))
         x = pixel_norm(_act(self.base_conv(x)))
-        previous = x
         for block in self.blocks[:level]:
-            previous = x
-            x = upsample(x)
+            previous, x = x, upsample(x)  # previous: the maps the resolution below ends with
             for conv in block:
                 x = pixel_norm(_act(conv(x)))
         new_rgb = self.to_rgb[level](x)
