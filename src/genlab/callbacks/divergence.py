@@ -77,7 +77,9 @@ class DivergenceGuard(pl.Callback):
             values["loss"] = outputs
         elif isinstance(outputs, dict) and isinstance(outputs.get("loss"), Tensor):
             values["loss"] = outputs["loss"]
-        logged = trainer.callback_metrics | step_logs
+        # a genlab model holds every loss of the step in step_logs; reading callback_metrics (Lightning rebuilds it on
+        # each access) is for other modules
+        logged = step_logs if step_logs else trainer.callback_metrics
         values |= {k: v for k, v in logged.items() if "loss" in k and isinstance(v, Tensor) and v.numel() == 1}
         return {k: float(v) for k, v in values.items() if v.numel() == 1 and not math.isfinite(float(v))}
 
