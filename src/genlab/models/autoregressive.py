@@ -88,6 +88,15 @@ class AutoregressiveModule(LabelConditioning, GenerativeModule):
         self.log_dict({"train/nll_nats": nll.mean().detach(), "train/bits_per_dim": self.bits_per_dim(nll.mean()).detach()}, prog_bar=True, batch_size=len(batch))
         return loss
 
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        """Exact held-out NLL per epoch (``val/nll_nats``: what early stopping and the best checkpoint monitor,
+        ``callbacks=early_stopping``); averaged over images and, under DDP, over processes."""
+        nll = -self.log_likelihood(batch.images, batch.labels)
+        self.log_dict(
+            {"val/nll_nats": nll.mean(), "val/bits_per_dim": self.bits_per_dim(nll.mean())},
+            batch_size=len(batch), sync_dist=True,
+        )
+
     # -- sampling ---------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def fill(

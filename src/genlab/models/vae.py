@@ -79,6 +79,7 @@ class VariationalModule(LabelConditioning, GenerativeModule):
         self.encoder, self.decoder, self.optimizer = encoder, decoder, optimizer
         self.likelihood, self.beta, self.kl_warmup_steps = likelihood, beta, kl_warmup_steps
         self.importance_samples = importance_samples
+        self._validation_noise = torch.Generator()  # reseeded at each validation (on_validation_epoch_start)
         self.latent_dim: int = encoder.latent_dim
         self.log_sigma = nn.Parameter(torch.full((channels or 1,), math.log(0.1))) if likelihood == "gaussian" else None
 
@@ -187,6 +188,20 @@ class VariationalModule(LabelConditioning, GenerativeModule):
             batch_size=len(batch),
         )
         return loss
+
+    def on_validation_epoch_start(self) -> None:
+        # the same importance-sampling noise at every validation: epochs are compared on common random numbers, and the
+        # training stream (self.rng) is left alone, so a run with validation trains exactly as one without
+        self._validation_noise = torch.Generator().manual_seed(0)
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        """Held-out NLL per epoch, the IWAE bound with ``importance_samples`` (``val/nll_nats``: what early stopping
+        and the best checkpoint monitor, ``callbacks=early_stopping``); averaged over images and DDP processes."""
+        nll = -self.iwae_bound(batch.images, batch.labels, generator=self._validation_noise)
+        self.log_dict(
+            {"val/nll_nats": nll.mean(), "val/bits_per_dim": self.bits_per_dim(nll, batch.images).mean()},
+            batch_size=len(batch), sync_dist=True,
+        )
 
     # -- the sampling contract and friends ------------------------------------------------------------------------
     def sample(self, n: int, *, condition: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
