@@ -18,10 +18,18 @@ class RankSnapshot(pl.Callback):
     """Test probe, added with ``+callbacks.snapshot=...``: each process saves ``rank<r>.pt`` with its final weights,
     a digest of its first training batch and the first noise its model's stream would draw."""
 
-    def __init__(self, dirpath: str):
+    def __init__(self, dirpath: str, shuffle_seed: int | None = None):
         self.dirpath = Path(dirpath)
+        self.shuffle_seed = shuffle_seed
         self.first_batch: torch.Tensor | None = None
         self.first_noise: torch.Tensor | None = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if self.shuffle_seed is not None:  # before the training loader draws one from the global RNG
+            trainer.datamodule.shuffle_seed = self.shuffle_seed
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.initial = {k: v.detach().cpu().clone() for k, v in pl_module.named_parameters()}
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if self.first_batch is None:
@@ -36,6 +44,7 @@ class RankSnapshot(pl.Callback):
             {
                 "world_size": trainer.world_size,
                 "params": {k: v.detach().cpu().clone() for k, v in pl_module.named_parameters()},
+                "initial": self.initial,
                 "first_batch": self.first_batch,
                 "first_noise": self.first_noise,
             },
@@ -51,7 +60,7 @@ SCHEMES = {
 }
 
 
-def train_ddp(tmp_path: Path, model: str, *overrides: str, metrics: str = "none"):
+def train_ddp(tmp_path: Path, model: str, *overrides: str, metrics: str = "none", trainer: str = "ddp_cpu"):
     env = os.environ | {
         "WANDB_MODE": "disabled",
         "OMP_NUM_THREADS": "1",  # two processes on a 2-core machine
@@ -59,7 +68,7 @@ def train_ddp(tmp_path: Path, model: str, *overrides: str, metrics: str = "none"
     }
     run = tmp_path / "run"
     args = [
-        f"model={model}", *SCHEMES[model], "trainer=ddp_cpu", *(o for o in FAST if not o.startswith("metrics=")), f"metrics={metrics}",
+        f"model={model}", *SCHEMES[model], f"trainer={trainer}", *(o for o in FAST if not o.startswith("metrics=")), f"metrics={metrics}",
         "++trainer.limit_train_batches=4",
         "callbacks.sample_grid.every_n_steps=2", "data.batch_size=16", "callbacks.held_out_likelihood.max_batches=1",
         f"hydra.run.dir={run}", f"paths.root_dir={tmp_path}",
@@ -68,7 +77,7 @@ def train_ddp(tmp_path: Path, model: str, *overrides: str, metrics: str = "none"
     ]
     result = run_script("train.py", args, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    ranks = [torch.load(tmp_path / "ranks" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    ranks = [torch.load(path, weights_only=True) for path in sorted((tmp_path / "ranks").glob("rank*.pt"))]
     return run, ranks, result.stdout
 
 
@@ -105,3 +114,27 @@ def test_gan_under_ddp_ranks_agree_and_draw_their_own_noise(tmp_path):
 def test_likelihood_models_under_ddp_ranks_agree(tmp_path, model):
     run, ranks, _ = train_ddp(tmp_path, model)
     check_ranks_agree(run, ranks)
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
+    """2 ranks x batch 8 end with the weights of 1 process x batch 16, for a model where that holds.
+
+    Why it holds: the loaders shard one seeded order by rank (rank r takes every 2nd item), so the two ranks' batch k
+    together are the single process's batch k; the loss is a mean over the batch and DDP averages the ranks'
+    gradients, so the averaged gradient is the 16-item gradient, and Adam then takes the same step. It needs a model
+    whose loss sees each item alone and draws no noise: the PixelCNN. It does not hold for BatchNorm nets (each rank
+    normalises by its own 8-item statistics, sync_batchnorm is GPU-only), nor for models that draw noise in training
+    (GANs, VAE: each rank draws its own). Equal up to float summation order, not bit for bit."""
+    # One shuffle order for both runs: the datamodule draws its shuffle seed from the global RNG when the loader is
+    # built, and Lightning's DDP re-seeds that RNG from `seed` at fit start (reset_seed) while one process does not,
+    # so without this the runs would see different orders (same seed, different world size).
+    fixed_order = "+callbacks.snapshot.shuffle_seed=7"
+    (tmp_path / "ddp").mkdir(), (tmp_path / "one").mkdir()
+    _, ranks, _ = train_ddp(tmp_path / "ddp", "pixelcnn", "data.batch_size=8", fixed_order)
+    _, single, _ = train_ddp(tmp_path / "one", "pixelcnn", "data.batch_size=16", fixed_order, trainer="cpu")
+    assert [r["world_size"] for r in ranks] == [2, 2] and [r["world_size"] for r in single] == [1]
+    initial = single[0]["initial"]
+    for name, value in single[0]["params"].items():
+        assert not torch.equal(value, initial[name]), f"{name} did not train"
+        torch.testing.assert_close(ranks[0]["params"][name], value, rtol=1e-4, atol=1e-6, msg=name)
