@@ -1,6 +1,7 @@
 """SRResNet / SRGAN (Ledig et al. 2017): nets at scales 2 and 4, the bicubic LR data, PSNR/SSIM on Y (BT.601), the
 VGG content loss's offline weights, the two-phase recipe, and a short SRResNet run that beats bicubic."""
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from conftest import compose_config
+from genlab.checkpoints import load_checkpoint
 from genlab.data.super_resolution import HighLowPairs, SuperResolutionDataModule, bicubic_downsample
 from genlab.metrics.super_resolution import PeakSignalToNoiseRatio, StructuralSimilarity, luminance
 from genlab.models.srgan import VGGContentLoss, generator_state
@@ -210,11 +212,12 @@ def test_a_short_srresnet_run_beats_bicubic_and_srgan_starts_from_it(tmp_path: P
     assert grid.shape[0] > 3 * 32  # bicubic | SR | HR rows
 
     # phase 2: SRGAN from that checkpoint. Read when fitting starts, not when built (eval.py never needs the file);
-    # zero learning rates keep the generator's starting weights visible in the run's checkpoint.
+    # zero learning rates keep the generator's starting weights visible in the run's checkpoint. ~demo: the preset's
+    # two-run recipe, without the demo's pretraining phase.
     ckpt = tmp_path / "srresnet" / "run" / "checkpoints" / "last.ckpt"
     srgan = compose_config(
         tmp_path / "srgan",
-        ["model=srgan", *small, "model.discriminator.width=4", f"model.generator_weights={ckpt}", "model.optimizer.generator.lr=0",
+        ["model=srgan", "~demo", *small, "model.discriminator.width=4", f"model.generator_weights={ckpt}", "model.optimizer.generator.lr=0",
          *QUIET, "++trainer.limit_train_batches=2"],
     )
     model = instantiate(srgan.model)
@@ -227,6 +230,23 @@ def test_a_short_srresnet_run_beats_bicubic_and_srgan_starts_from_it(tmp_path: P
     assert moving and all(torch.equal(after[k], v) for k, v in pretrained.items() if k not in moving)
     with pytest.raises(ValueError, match="same model.generator settings"):
         generator_state(ckpt, SRResNet(1, 1, 4, width=8, blocks=2))
+
+
+def test_pretraining_batches_train_the_generator_alone_before_the_adversarial_phase(tmp_path: Path):
+    # the demo's one-run recipe: 3 content-only batches (SRResNet), then SRGAN
+    cfg = compose_config(
+        tmp_path,
+        ["model=srgan", "data=mnist5k_sr", *TINY, "model.discriminator.width=4", "model.pretraining_batches=3",
+         *QUIET, "++trainer.limit_train_batches=5", "trainer.log_every_n_steps=1"],
+    )
+    train(cfg)
+    with open(tmp_path / "run" / "csv" / "metrics.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("loss/content")]
+    assert len(rows) == 5
+    assert [bool(row["loss/adversarial"]) for row in rows] == [False] * 3 + [True] * 2
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    adam_steps = [int(next(iter(opt["state"].values()))["step"]) for opt in state["optimizer_states"]]
+    assert adam_steps == [2, 5]  # the discriminator's Adam steps on adversarial batches, the generator's on all
 
 
 def test_sr_models_on_data_without_lr_images_say_which_data_to_pick(tmp_path: Path):

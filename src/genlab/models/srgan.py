@@ -8,6 +8,10 @@ runs, two commands:
 2. ``python train.py model=srgan model.generator_weights=<run 1>/checkpoints/last.ckpt``: SRGAN initialised from it
    (the paper: 1e5 updates at 1e-4, 1e5 at 1e-5), content loss + 1e-3 x adversarial loss.
 
+``model.pretraining_batches=N`` puts phase 1 inside the SRGAN run instead: its first N batches train the generator
+on the content loss alone, as SRResNet does. The embedded demo uses it (conf/demo/srgan_mnist5k_sr.yaml), so
+``python train.py model=srgan`` alone follows the paper's recipe.
+
 ``generator_weights`` is read when fitting starts, not when the model is built, so ``eval.py`` and resumed runs
 (``ckpt_path=``) never need the file again.
 """
@@ -153,6 +157,10 @@ class SuperResolutionGAN(SuperResolutionModule):
         discriminator: HR images -> one logit per image (``genlab.nets.SRGANDiscriminator``).
         loss: ``{"discriminator": f(real, fake), "generator": f(fake)}`` from ``genlab.losses``.
         adversarial_weight: weight of the generator's adversarial loss against the content loss.
+        pretraining_batches: the first this many batches of the run train the generator on the content loss alone
+            (the SRResNet phase, Sec. 3.2) and leave the discriminator alone. Counted in the trainer's batches, which
+            a resumed run restores; the LR schedule counts the same batches (``GenerativeModule`` brings per-step
+            schedules to the batch count before each batch).
     """
 
     players = ("discriminator", "generator")
@@ -168,6 +176,7 @@ class SuperResolutionGAN(SuperResolutionModule):
         adversarial_weight: float = 1e-3,
         scheduler: SchedulerFactory | None = None,
         generator_weights: str | Path | None = None,
+        pretraining_batches: int = 0,
     ):
         super().__init__(generator, optimizer, source_channels, content_loss, scheduler, generator_weights)
         missing = set(self.players) - set(loss or {})
@@ -175,23 +184,38 @@ class SuperResolutionGAN(SuperResolutionModule):
             raise ValueError(f"model.loss needs 'discriminator' and 'generator' entries; missing {sorted(missing)}.")
         if adversarial_weight < 0:
             raise ValueError(f"model.adversarial_weight is a loss weight and must be >= 0, got {adversarial_weight}.")
+        if pretraining_batches < 0:
+            raise ValueError(f"model.pretraining_batches counts content-loss-only batches and must be >= 0, got {pretraining_batches}.")
         self.automatic_optimization = False
         self.discriminator = discriminator
         self.discriminator_loss = loss["discriminator"]
         self.generator_loss = loss["generator"]
         self.adversarial_weight = adversarial_weight
+        self.pretraining_batches = pretraining_batches
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        if stage == "fit" and self.generator_weights is None:
+        if stage == "fit" and self.generator_weights is None and self.pretraining_batches == 0:
             log.warning(
-                "model.generator_weights is null: SRGAN starts from a random generator. The paper starts from a trained "
-                "SRResNet: python train.py model=srresnet, then model.generator_weights=<that run>/checkpoints/last.ckpt."
+                "model.generator_weights is null and model.pretraining_batches is 0: SRGAN starts from a random "
+                "generator. The paper starts from a trained SRResNet: python train.py model=srresnet, then python "
+                "train.py model=srgan model.generator_weights=<that run>/checkpoints/last.ckpt; or pretrain inside this "
+                "run with model.pretraining_batches=N."
             )
+
+    def pretraining(self) -> bool:
+        """Whether this batch belongs to the content-loss-only phase (``total_batch_idx`` is this batch's index)."""
+        return self.trainer.fit_loop.epoch_loop.total_batch_idx < self.pretraining_batches
 
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         d_opt, g_opt = self.optimizers()
         output = self.super_resolve(batch)
+        if self.pretraining():
+            with self.toggled_optimizer(g_opt):
+                content = self.content_loss(output, batch.images)
+                self.manual_step(g_opt, content)
+            self.log_dict({"loss/content": content.detach(), "loss/g": content.detach()}, prog_bar=True, batch_size=len(batch))
+            return
         with self.toggled_optimizer(d_opt):
             real, fake = self.discriminator(batch.images), self.discriminator(output.detach())
             d_loss = self.discriminator_loss(real, fake)
@@ -201,9 +225,6 @@ class SuperResolutionGAN(SuperResolutionModule):
             adversarial = self.generator_loss(self.discriminator(output))
             g_loss = content + self.adversarial_weight * adversarial
             self.manual_step(g_opt, g_loss)
-        if self.scheduler_factory is not None:
-            for scheduler in self.lr_schedulers():
-                scheduler.step()
         logs = {"loss/d": d_loss, "loss/g": g_loss, "loss/content": content, "loss/adversarial": adversarial}
         logs |= {"d/real_score": real.mean(), "d/fake_score": fake.mean()}
         self.log_dict({k: v.detach() for k, v in logs.items()}, prog_bar=True, batch_size=len(batch))
