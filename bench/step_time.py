@@ -1,15 +1,27 @@
-"""Step time of the default model (DCGAN on MNIST-5k, 32x32, batch 64): genlab's AdversarialModule under a real
-Lightning Trainer vs a plain PyTorch loop doing the same work on the same nets and batches.
+"""Time per training batch of genlab's train flow (``python train.py``: the composed config, the default callbacks and
+logger, the real Trainer) against a plain PyTorch loop doing the same D + G step with the preset's nets, losses and
+optimizers.
 
-    python bench/step_time.py [--steps 60] [--warmup 10] [--device cpu|cuda]
+    python bench/step_time.py                        # DCGAN on MNIST-5k (the default run)
+    python bench/step_time.py --table toy            # the 2-D toy MLPs (model=toy_gan data=ring8), issue 13
+    python bench/step_time.py --table gpu            # DCGAN 64 px, batch 128: fp32 / bf16 / channels_last / compile
+    python bench/step_time.py --table gpu --device cpu --steps 3 --warmup 2 --repeats 1 data.batch_size=8 \\
+        model.generator.width=8 model.discriminator.width=8     # the GPU table's code path on a CPU, tiny
 
-Prints one table row per path; the difference is the framework's overhead per batch (one D step + one G step).
+The two paths run interleaved batch by batch in one process: after each batch of the train flow, a callback runs
+one plain step (with its own nets and its own copy of the data loader) and times it; the framework's batch is
+everything else in the cycle (Lightning's loop, data, training step, callbacks, logger). Background load thus hits
+both alike. Per run, the medians over batches ``warmup .. warmup + steps`` (start-up, compilation and the occasional
+batch with a grid or a checkpoint do not move a median); the table gives the median and the spread (min-max) of
+``--repeats`` runs. genlab / plain is the median of the per-batch ratios.
 """
 
 import argparse
 import platform
 import statistics
+import tempfile
 import time
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 
@@ -17,104 +29,162 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
-from genlab import losses
+from genlab.run import train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
+TABLES: dict[str, dict[str, list[str]]] = {
+    "default": {"DCGAN, MNIST-5k 32 px, batch 64": []},
+    "toy": {"toy_gan, ring8, batch 100": ["model=toy_gan", "data=ring8"]},
+    # DCGAN at CelebA's size from the embedded digits (64 px, 3 channels): no download on a GPU machine
+    "gpu": {
+        "fp32": [],
+        "bf16-mixed": ["trainer.precision=bf16-mixed"],
+        "channels_last": ["channels_last=true"],
+        "compile_nets": ["compile_nets=true"],
+        "trainer=fast + channels_last + compile_nets": ["trainer=fast", "channels_last=true", "compile_nets=true"],
+    },
+}
+GPU_SETUP = ["data.image_size=64", "data.channels=3", "data.batch_size=128"]
 
-def build(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=["paths.root_dir=.", "paths.output_dir=/tmp/genlab_bench", *overrides])
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    return cfg, datamodule
+
+class PlainStep:
+    """The same step written as a plain PyTorch loop: the next batch from its own copy of the data loader, D on real
+    and detached fakes, then G with D frozen, Adam for both, from the preset's own nets, losses and optimizers; the
+    speed switches applied by hand (autocast, channels-last tensors, compiled nets)."""
+
+    def __init__(self, cfg: DictConfig, device: torch.device):
+        datamodule = instantiate(cfg.data)
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        self.loader, self.batches = datamodule.train_dataloader(), iter(())
+        model = instantiate(cfg.model)
+        self.G, self.D = model.generator.to(device), model.discriminator.to(device)
+        self.d_opt = instantiate(cfg.model.optimizer.discriminator)(self.D.parameters())
+        self.g_opt = instantiate(cfg.model.optimizer.generator)(self.G.parameters())
+        self.d_loss, self.g_loss = model.discriminator_loss, model.generator_loss
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
+        if cfg.channels_last:
+            self.G.to(memory_format=torch.channels_last), self.D.to(memory_format=torch.channels_last)
+        if cfg.compile_nets:
+            self.G.compile(), self.D.compile()
+        bf16 = str(cfg.trainer.precision).startswith("bf16")
+        self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
+        self.device = device
+
+    def __call__(self) -> None:
+        batch = next(self.batches, None)
+        if batch is None:
+            self.batches = iter(self.loader)
+            batch = next(self.batches)
+        G, D = self.G, self.D
+        real = batch.images.to(self.device, memory_format=self.memory_format)
+        z = torch.randn(len(real), G.latent_dim, device=self.device)
+        with self.autocast():
+            with torch.no_grad():
+                fake = G(z)
+            loss = self.d_loss(D(real), D(fake))
+        self.d_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.d_opt.step()
+        D.requires_grad_(False)  # what toggle_optimizer does for the G step
+        with self.autocast():
+            loss = self.g_loss(D(G(torch.randn(len(real), G.latent_dim, device=self.device))))
+        self.g_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.g_opt.step()
+        D.requires_grad_(True)
 
 
-class Timer(pl.Callback):
-    def __init__(self, warmup: int):
-        self.warmup, self.start, self.batches = warmup, 0.0, 0
+class PairedTimer(pl.Callback):
+    """Times the train flow and the plain loop batch by batch, interleaved in one process: after each framework batch
+    it runs one plain step. A framework batch is everything between the end of one plain step and the start of the
+    next (Lightning's loop, data, training step, every callback and logger); pairing them batch by batch exposes
+    both paths to the same background load, which on a shared machine moves by tens of percent within seconds."""
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if batch_idx == self.warmup:
-            self.start = time.perf_counter()
+    #: the plain step of the next run (its nets are built before the run and cannot pass through the config) and
+    #: the timer of the last run
+    next_plain: PlainStep | None = None
+    last: "PairedTimer | None" = None
+
+    def __init__(self, warmup: int, steps: int):
+        self.warmup, self.steps, self.plain = warmup, steps, PairedTimer.next_plain
+        self.framework_seconds: list[float] = []
+        self.plain_seconds: list[float] = []
+        self.mark = 0.0
+        PairedTimer.last = self
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self.batches = batch_idx + 1 - self.warmup
+        start = clock(pl_module.device)
+        self.plain()
+        end = clock(pl_module.device)
+        if batch_idx >= self.warmup:
+            self.framework_seconds.append(start - self.mark)
+            self.plain_seconds.append(end - start)
+        self.mark = end
 
 
-def lightning_step_time(cfg, datamodule, steps: int, warmup: int, device: str) -> float:
-    torch.manual_seed(0)
-    model = instantiate(cfg.model)
-    timer = Timer(warmup)
-    trainer = pl.Trainer(
-        accelerator=device, devices=1, max_epochs=1, limit_train_batches=steps + warmup, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
-        limit_val_batches=0, num_sanity_val_steps=0,
-    )
-    trainer.fit(model, datamodule=datamodule)
-    return (time.perf_counter() - timer.start) / timer.batches
+def clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
 
 
-def plain_step_time(cfg, datamodule, steps: int, warmup: int, device: str) -> float:
-    torch.manual_seed(0)
-    model = instantiate(cfg.model).to(device)
-    G, D = model.generator, model.discriminator
-    d_opt, g_opt = cfg.model.optimizer.discriminator, cfg.model.optimizer.generator
-    d_opt = torch.optim.Adam(D.parameters(), lr=d_opt.lr, betas=tuple(d_opt.betas))
-    g_opt = torch.optim.Adam(G.parameters(), lr=g_opt.lr, betas=tuple(g_opt.betas))
-    start = 0.0
-    for i, batch in enumerate(datamodule.train_dataloader()):
-        real = batch.images
-        if i == warmup:
-            start = time.perf_counter()
-        if i == warmup + steps:
-            break
-        real = real.to(device)
-        with torch.no_grad():
-            fake = G(torch.randn(real.shape[0], G.latent_dim, device=device))
-        d_loss = losses.binary_cross_entropy_discriminator_loss(D(real), D(fake))
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_opt.step()
-        for p in D.parameters():  # what toggle_optimizer does for the G step
-            p.requires_grad_(False)
-        g_loss = losses.non_saturating_generator_loss(D(G(torch.randn(real.shape[0], G.latent_dim, device=device))))
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_opt.step()
-        for p in D.parameters():
-            p.requires_grad_(True)
-        if device == "cuda":
-            torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
+def compose_run(overrides: list[str], out: Path) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=["paths.root_dir=.", f"paths.output_dir={out}", "print_config=false", *overrides])
+
+
+def paired_times(overrides: list[str], steps: int, warmup: int, device: str) -> tuple[list[float], list[float]]:
+    """``python train.py <overrides>`` in this process with the paired timer among the default callbacks: per-batch
+    seconds of the framework and of the plain loop."""
+    with tempfile.TemporaryDirectory() as out:
+        cfg = compose_run([*overrides, f"max_batches={warmup + steps}", f"trainer.accelerator={device}"], Path(out))
+        PairedTimer.next_plain = PlainStep(cfg, torch.device(device))
+        timer = {"_target_": f"{__name__}.PairedTimer", "warmup": warmup, "steps": steps}
+        OmegaConf.update(cfg, "callbacks.paired_timer", timer, force_add=True)
+        try:
+            train(cfg)
+        finally:
+            PairedTimer.next_plain = None
+    return PairedTimer.last.framework_seconds, PairedTimer.last.plain_seconds
+
+
+def spread(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    median, low, high = (v * scale for v in (statistics.median(values), min(values), max(values)))
+    return f"{median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table", choices=sorted(TABLES), default="default")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3, help="alternate the two paths this often; report medians")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=gan data.batch_size=128")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every row, e.g. data.batch_size=128")
     args = parser.parse_args()
-    cfg, datamodule = build(args.overrides)
-    # Alternating the paths spreads any background load evenly over both.
-    plain, lightning = [], []
-    for _ in range(args.repeats):
-        plain.append(plain_step_time(cfg, datamodule, args.steps, args.warmup, args.device))
-        lightning.append(lightning_step_time(cfg, datamodule, args.steps, args.warmup, args.device))
-    plain, lightning = statistics.median(plain), statistics.median(lightning)
-    hardware = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    print(f"\nstep time, {cfg.model.generator._target_.rsplit('.', 1)[-1]} on {cfg.data._target_.rsplit('.', 1)[-1]}, "
-          f"batch {cfg.data.batch_size}, {cfg.data.image_size}px, median of {args.repeats} x {args.steps} steps after {args.warmup} warm-up; "
-          f"{hardware}; torch {torch.__version__}; {date.today()}")
-    print(f"| path                     | ms / batch (D+G step) |\n|--------------------------|----------------------:|")
-    print(f"| plain PyTorch loop       | {plain * 1e3:21.1f} |")
-    print(f"| genlab AdversarialModule | {lightning * 1e3:21.1f} |")
-    print(f"overhead: {100 * (lightning / plain - 1):+.1f}%")
+    common = [*(GPU_SETUP if args.table == "gpu" else []), *args.overrides]
+    rows = []
+    for name, row in TABLES[args.table].items():
+        overrides = [*row, *common]
+        batch_size = compose_run(overrides, Path(tempfile.gettempdir())).data.batch_size
+        runs = [paired_times(overrides, args.steps, args.warmup, args.device) for _ in range(args.repeats)]
+        framework = [statistics.median(f) for f, _ in runs]
+        plain = [statistics.median(p) for _, p in runs]
+        ratios = [statistics.median([a / b for a, b in zip(f, p)]) for f, p in runs]
+        rows.append((name, plain, framework, ratios, batch_size))
+    hardware = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    print(f"\nms per batch (D + G step): median over {args.steps} batches after {args.warmup} warm-up, the two paths "
+          f"interleaved batch by batch; median (min-max) of {args.repeats} runs; {hardware}; torch {torch.__version__}; "
+          f"{date.today()}; overrides: {' '.join(common) or 'none'}")
+    print("| setting | plain loop, ms | genlab train flow, ms | genlab / plain | images/s plain | images/s genlab |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, plain, framework, ratios, batch_size in rows:
+        print(f"| {name} | {spread(plain, 1e3)} | {spread(framework, 1e3)} | {spread(ratios, digits=3)} | "
+              f"{batch_size / statistics.median(plain):.0f} | {batch_size / statistics.median(framework):.0f} |")
 
 
 if __name__ == "__main__":
