@@ -96,7 +96,7 @@ def test_one_step_is_half_the_d_loss_then_gan_plus_100_l1_for_g(tmp_path: Path):
     model = tiny_pix2pix()
     before = copy.deepcopy(model)
     kept = KeepBatch()
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=1, logger=False, callbacks=[kept],
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=1, log_every_n_steps=1, logger=False, callbacks=[kept],
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(model, datamodule=data)
     x, y = kept.batch.source, kept.batch.images

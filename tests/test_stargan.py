@@ -2,6 +2,7 @@
 losses against hand computations, its grid, and short real runs on the embedded mnist_domains and a CelebA fixture."""
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from PIL import Image
 
-from conftest import FAST, compose_config
+from conftest import FAST, compose_config, run_script
 from genlab.checkpoints import load_checkpoint
 from genlab.data.batch import DomainTransfer, conditions_for, draw_target_domains, single_domain_changes
 from genlab.data.translation.domains import STARGAN_ATTRIBUTES
@@ -24,7 +25,8 @@ TINY = ["model.generator.conv_dim=8", "model.generator.repeat_num=1", "model.dis
 
 
 def config(tmp_path: Path, *overrides: str):
-    return compose_config(tmp_path, ["model=stargan", "data=mnist_domains", *TINY, *overrides])
+    """The preset with the paper's settings (``~demo``: without the CPU recipe of conf/demo/stargan_mnist_domains.yaml)."""
+    return compose_config(tmp_path, ["model=stargan", "data=mnist_domains", "~demo", *TINY, *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -149,10 +151,11 @@ def test_the_grid_has_the_sources_then_one_row_per_domain(domains):
     _, datamodule, model = domains
     condition = datamodule.conditions(8, "domain_transfer", seed=0)
     rows = model.translation_rows(condition)
-    assert list(rows) == ["source"] + [f"to_domain_{k}" for k in range(4)]
+    assert list(rows) == ["source"] + [f"to_domain_{k}" for k in range(4)] + ["translated"]  # no names before fitting
     assert all(r.shape == (8, 3, 32, 32) for r in rows.values()) and torch.equal(rows["source"], condition.source)
     for k in range(4):
         assert torch.equal(rows[f"to_domain_{k}"], model.sample(8, condition=DomainTransfer(condition.source, torch.full((8,), k))))
+    assert torch.equal(rows["translated"], model.sample(8, condition=condition))  # what the metrics score
 
 
 # -- losses ----------------------------------------------------------------------------------------------------------
@@ -218,7 +221,8 @@ def test_a_short_run_teaches_the_generator_the_target_domains(tmp_path: Path, do
     untrained_accuracy = model.target_accuracy(condition)
     assert trained_accuracy > untrained_accuracy + 0.1, (trained_accuracy, untrained_accuracy)
     (grid,) = (tmp_path / "run" / "samples").glob("step_*.png")
-    assert Image.open(grid).height == 5 * 32 + 6 * 2  # the sources and one row per domain (2 px padding)
+    # the sources, one row per domain, the translation into the drawn targets and its ground truth (2 px padding)
+    assert Image.open(grid).height == 7 * 32 + 8 * 2
 
 
 def test_trains_on_celeba_attribute_vectors(tmp_path: Path):
@@ -235,4 +239,24 @@ def test_trains_on_celeba_attribute_vectors(tmp_path: Path):
     condition = datamodule.conditions(4, "domain_transfer", seed=0)
     assert condition.target.shape == (4, 5) and ((condition.target != condition.source_domains).sum(1) >= 1).all()
     rows = model.translation_rows(condition)
-    assert list(rows) == ["source", *(f"to_{name}" for name in STARGAN_ATTRIBUTES)]
+    assert list(rows) == ["source", *(f"to_{name}" for name in STARGAN_ATTRIBUTES), "translated"]
+
+
+def test_the_demo_trains_with_its_metrics_and_domain_names_under_the_default_logger(tmp_path: Path):
+    """``python train.py model=stargan`` as a user runs it (a real process: the preset data mnist_domains, its CPU
+    recipe, the default callbacks and metrics, W&B offline), cut to 3 batches: the translation metrics are scored,
+    judged without the run's D, and the checkpoint names the domains."""
+    result = run_script("train.py", ["model=stargan", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
+                                     "callbacks.sample_metrics.num_samples=100", "callbacks.sample_metrics.batch_size=100"],
+                        tmp_path, env=os.environ | {"WANDB_MODE": "offline"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data=mnist_domains" in result.stdout  # added by conf/preset_data.yaml
+    (run,) = (tmp_path / "outputs" / "runs").iterdir()
+    (summary,) = [line for line in (run / "train.log").read_text().splitlines() if line.startswith("  metrics  ")]
+    values = dict(pair.split() for pair in summary.split("  metrics", 1)[1].split("(after")[0].split(","))
+    assert set(values) == {"l1", "psnr", "ssim", "class_preservation", "target_accuracy"}  # colour: no classifier FID
+    assert all(0 <= float(values[name]) <= 1 for name in ("class_preservation", "target_accuracy"))
+    checkpoint = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert checkpoint["domain_names"] == ["coloured", "inverted", "plain", "thick"] and not checkpoint["attribute_domains"]
+    (wandb_run,) = (run / "wandb").glob("offline-run-*")
+    assert list((wandb_run / "files" / "media" / "images" / "samples").glob("grid_*.png"))
