@@ -173,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600, help="training batches per run")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--presets", nargs="+", default=PRESETS, choices=[*PRESETS, *EXPERIMENTS])
     parser.add_argument("--data", nargs="+", default=DATA, choices=DATA)
     parser.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
@@ -184,13 +185,15 @@ def main() -> None:
     start = time.time()
     if not args.report_only:
         args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text("")
+        if args.first_seed == 0:
+            args.results.write_text("")  # a new benchmark; later seeds (--first-seed) add to it
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
         jobs = [
             {"preset": p, "data": d, "seed": s, "steps": args.steps}
-            for d in args.data for p in args.presets if p not in EXPERIMENTS for s in range(args.seeds)
+            for d in args.data for p in args.presets if p not in EXPERIMENTS for s in seeds
         ] + [
             {"preset": p, "data": EXPERIMENTS[p], "seed": s, "steps": experiment_budget(p)}
-            for p in args.presets if p in EXPERIMENTS for s in range(args.seeds)
+            for p in args.presets if p in EXPERIMENTS for s in seeds
         ]
         with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
             for result in pool.imap_unordered(run_one, jobs):
