@@ -15,8 +15,9 @@ from genlab.models.began import convergence_measure, equilibrium_update
 from genlab.nets import BEGANDecoder, BEGANDiscriminator
 from genlab.run import train
 
-# 16 px digits and n = 4: two conv blocks (16 -> 8), seconds per run
-TINY = ["model=began", "data.image_size=16", "data.batch_size=16", "model.generator.width=4"]
+# 16 px digits and n = 4: two conv blocks (16 -> 8), seconds per run; ~demo: the preset's settings, not the demo's
+# recipe for the default data (conf/demo/began_mnist5k.yaml)
+TINY = ["model=began", "~demo", "data.image_size=16", "data.batch_size=16", "model.generator.width=4"]
 
 
 def logged_rows(run: Path) -> list[dict[str, float]]:
@@ -56,7 +57,7 @@ def test_a_resolution_the_nets_cannot_reach_from_8x8_is_refused_with_the_key_to_
 
 
 def test_the_preset_has_the_paper_settings_and_refuses_settings_outside_their_range(tmp_path: Path):
-    cfg = compose_config(tmp_path, ["model=began"])
+    cfg = compose_config(tmp_path, ["model=began", "data=celeba"])  # real data: the paper's settings
     assert (cfg.model.gamma, cfg.model.lambda_k, cfg.model.k_initial) == (0.5, 0.001, 0.0)
     for opt in cfg.model.optimizer.values():
         assert opt._target_ == "torch.optim.Adam" and opt.lr == 1e-4
@@ -67,7 +68,7 @@ def test_the_preset_has_the_paper_settings_and_refuses_settings_outside_their_ra
     assert z.min() >= -1 and z.max() <= 1 and z.mean().abs() < 0.05  # U[-1, 1], not N(0, 1)
     for key, value in (("gamma", 0.0), ("lambda_k", -1.0), ("k_initial", 1.5)):
         with pytest.raises(InstantiationException, match=f"model.{key}"):
-            instantiate(compose_config(tmp_path, ["model=began", f"model.{key}={value}"]).model)
+            instantiate(compose_config(tmp_path, ["model=began", "~demo", f"model.{key}={value}"]).model)
 
 
 def test_k_follows_the_equilibrium_update_each_step_and_is_checkpointed(tmp_path: Path):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, run_script
+from conftest import CONF_DIR, compose_config, run_script
 from genlab.preset_data import with_preset_data
 
 TABLE = CONF_DIR / "preset_data.yaml"
@@ -40,3 +40,33 @@ def test_train_py_composes_the_preset_with_its_data(tmp_path: Path):
     assert result.returncode == 0, result.stderr[-2000:]
     data = OmegaConf.create(result.stdout).data
     assert data._target_ == "genlab.data.MNISTThin2ThickDataModule"
+
+
+def leaves(node, prefix: str = "") -> dict[str, object]:
+    """Dotted key -> value for every leaf of a config node."""
+    if not OmegaConf.is_dict(node):
+        return {prefix: OmegaConf.to_container(node) if OmegaConf.is_list(node) else node}
+    return {k: v for key, child in node.items() for k, v in leaves(child, f"{prefix}.{key}" if prefix else key).items()}
+
+
+def test_every_demo_file_is_named_after_a_preset_and_a_data_config():
+    for demo in (CONF_DIR / "demo").glob("*.yaml"):
+        pairs = [(demo.stem[:i], demo.stem[i + 1 :]) for i, char in enumerate(demo.stem) if char == "_"]
+        assert any((CONF_DIR / "model" / f"{m}.yaml").is_file() and (CONF_DIR / "data" / f"{d}.yaml").is_file() for m, d in pairs), demo.name
+
+
+@pytest.mark.parametrize(
+    "model, other_data",
+    [("rbm", "mnist"), ("srresnet", "sr_folder"), ("srgan", "sr_folder"), ("began", "celeba")],
+)
+def test_a_demo_budget_applies_to_its_preset_on_the_default_data_only(tmp_path: Path, model: str, other_data: str):
+    data = OmegaConf.load(TABLE).get(model, "mnist5k")
+    demo = leaves(OmegaConf.load(CONF_DIR / "demo" / f"{model}_{data}.yaml"))
+    selected = lambda cfg: {key: leaves(OmegaConf.select(cfg, key)).get("") for key in demo}  # noqa: E731
+    assert selected(compose_config(tmp_path, [f"model={model}", f"data={data}"])) == demo
+    preset = selected(compose_config(tmp_path, [f"model={model}", f"data={data}", "~demo"]))
+    assert all(preset[key] != value for key, value in demo.items()), preset  # every line of the demo changes something
+    # real data keeps the preset's settings (paper settings, official budgets)
+    assert selected(compose_config(tmp_path, [f"model={model}", f"data={other_data}"])) == selected(
+        compose_config(tmp_path, [f"model={model}", f"data={other_data}", "~demo"])
+    )
