@@ -11,7 +11,7 @@ docs/toy_modes.md next to the published VEEGAN Table 1 and PacGAN Table 1 rows.
     python bench/toy_modes.py --presets toy_gan --data ring8 --seeds 1 --steps 200   # a quick look
 
 Rows named after an experiment config (``toy_ring8``, ``toy_grid25``) train ``python train.py experiment=<row>``:
-their own data, settings and budget (``max_batches``), whatever ``--steps`` and ``--data`` say.
+their own data, settings and budget (``max_batches``, or ``--steps`` when given), whatever ``--data`` says.
 
 Runs are appended to a JSON-lines file as they finish (--results), so an interrupted benchmark can be reported
 with --report-only.
@@ -68,7 +68,7 @@ def run_one(job: dict) -> dict:
 
     steps = job["steps"]
     if job["preset"] in EXPERIMENTS:
-        choice = [f"experiment={job['preset']}"]
+        choice = [f"experiment={job['preset']}", f"max_batches={steps}"]  # its lr decay spans max_batches
     else:
         preset, extra = VARIANTS.get(job["preset"], (job["preset"], []))
         choice = [f"model={preset}", *extra, f"data={job['data']}"]
@@ -122,14 +122,14 @@ def table(results: list[dict]) -> list[str]:
     ]
     for data in DATA:
         for preset in [*PRESETS, *EXPERIMENTS]:
-            rows = [r for r in results if r["preset"] == preset and r["data"] == data]
-            if not rows:
-                continue
-            lines.append(
-                f"| {preset} | {data} | {rows[0]['steps']} | {len(rows)} | {mean_std([r['modes'] for r in rows], 1)} / {NUM_MODES[data]} | "
-                f"{mean_std([r['high_quality'] for r in rows], 1)} | {mean_std([r['reverse_kl'] for r in rows], 2)} | "
-                f"{statistics.mean(r['train_seconds'] for r in rows):.0f} |"
-            )
+            for steps in sorted({r["steps"] for r in results if r["preset"] == preset and r["data"] == data}):
+                rows = [r for r in results if (r["preset"], r["data"], r["steps"]) == (preset, data, steps)]
+                lines.append(
+                    f"| {preset} | {data} | {steps} | {len(rows)} | {mean_std([r['modes'] for r in rows], 1)} / "
+                    f"{NUM_MODES[data]} | {mean_std([r['high_quality'] for r in rows], 1)} | "
+                    f"{mean_std([r['reverse_kl'] for r in rows], 2)} | "
+                    f"{statistics.mean(r['train_seconds'] for r in rows):.0f} |"
+                )
     return lines
 
 
@@ -171,7 +171,8 @@ def write_doc(results: list[dict], path: Path, steps: int, wall_minutes: float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=600, help="training batches per run")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training batches per run (default: 600 for presets, the experiment's max_batches for experiments)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--presets", nargs="+", default=PRESETS, choices=[*PRESETS, *EXPERIMENTS])
@@ -189,10 +190,10 @@ def main() -> None:
             args.results.write_text("")  # a new benchmark; later seeds (--first-seed) add to it
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         jobs = [
-            {"preset": p, "data": d, "seed": s, "steps": args.steps}
+            {"preset": p, "data": d, "seed": s, "steps": args.steps or 600}
             for d in args.data for p in args.presets if p not in EXPERIMENTS for s in seeds
         ] + [
-            {"preset": p, "data": EXPERIMENTS[p], "seed": s, "steps": experiment_budget(p)}
+            {"preset": p, "data": EXPERIMENTS[p], "seed": s, "steps": args.steps or experiment_budget(p)}
             for p in args.presets if p in EXPERIMENTS for s in seeds
         ]
         with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
@@ -201,7 +202,7 @@ def main() -> None:
                     f.write(json.dumps(result) + "\n")
                 print(json.dumps(result), flush=True)
     results = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
-    steps = max((r["steps"] for r in results), default=args.steps)
+    steps = max((r["steps"] for r in results), default=args.steps or 600)
     machine = f"CPU only, {os.cpu_count()} cores shared with other jobs ({platform.processor() or platform.machine()}), {args.workers} runs in parallel"
     print("\n".join(table(results)))
     write_doc(results, args.doc, steps, (time.time() - start) / 60, machine)

@@ -52,7 +52,8 @@ def test_data_configs_declare_their_kind_and_override_no_other_group():
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
 def test_experiments_compose(tmp_path: Path, experiment: str):
     cfg = compose_config(tmp_path, [f"experiment={experiment}"])
-    assert instantiate(cfg.model).sample(1).shape[1:] == (cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
+    shape = (cfg.data.dim,) if "dim" in cfg.data else (cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
+    assert instantiate(cfg.model).sample(1).shape[1:] == shape
 
 
 def test_dcgan_celeba64_has_paper_settings(tmp_path: Path):

@@ -5,6 +5,7 @@ datamodule hands out for the model's ``conditioning`` (see :mod:`genlab.data.bat
 any of them without type checks.
 """
 
+import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -61,8 +62,21 @@ class GenerativeModule(pl.LightningModule):
         if self.automatic_optimization:
             return
         done = self.trainer.fit_loop.epoch_loop.total_batch_idx  # this batch's index in the whole run
+        with warnings.catch_warnings():
+            # a player that steps every n_critic-th batch has not stepped yet at batch 1; torch warns that the
+            # schedule's first value is skipped, which does not hold for the closed-form LambdaLR schedules here
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            for config in self.trainer.lr_scheduler_configs:
+                while config.interval == "step" and config.scheduler.last_epoch < done:
+                    config.scheduler.step()
+
+    def on_train_epoch_end(self) -> None:
+        # per-epoch schedules under manual optimization (pix2pix/CycleGAN's linear policy: the official code's
+        # update_learning_rate once per epoch)
+        if self.automatic_optimization:
+            return
         for config in self.trainer.lr_scheduler_configs:
-            while config.interval == "step" and config.scheduler.last_epoch < done:
+            if config.interval == "epoch":
                 config.scheduler.step()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -70,7 +84,10 @@ class GenerativeModule(pl.LightningModule):
         # Lightning reads the logged values
         held, options = self.step_logs, self._step_log_options
         self.step_logs, self._step_log_options = {}, {}
-        if held and (self.trainer._logger_connector.should_update_logs or self.trainer.fast_dev_run):
+        # also an epoch's last batch: what train() returns and the bar shows is then the run's last batch even when
+        # it was not a logging step (Lightning writes the loggers only on logging steps either way)
+        last_of_epoch = batch_idx + 1 >= self.trainer.num_training_batches
+        if held and (self.trainer._logger_connector.should_update_logs or self.trainer.fast_dev_run or last_of_epoch):
             caller, self._current_fx_name = self._current_fx_name, "training_step"
             try:
                 for name, value in held.items():

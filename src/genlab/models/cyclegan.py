@@ -154,10 +154,6 @@ class CycleGAN(TranslationModule):
                 "the epochs you train."
             )
 
-    def on_train_epoch_end(self) -> None:
-        for scheduler in self.lr_schedulers() or []:
-            scheduler.step()
-
     # -- training -----------------------------------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         real_a, real_b = self.source_and_target(batch)

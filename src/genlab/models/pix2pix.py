@@ -107,11 +107,6 @@ class Pix2Pix(TranslationModule):
         ]
         return self.scheduled(optimizers, self.scheduler_factory)
 
-    def on_train_epoch_end(self) -> None:
-        # manual optimization: Lightning steps no scheduler itself (the official code: update_learning_rate per epoch)
-        for scheduler in self.lr_schedulers() or []:
-            scheduler.step()
-
     def setup(self, stage: str) -> None:
         # before the callbacks' on_fit_start (sample metrics compute reference features there): fail first
         if stage != "fit" or self.trainer.datamodule is None:

@@ -43,8 +43,8 @@ class StarGAN(TranslationModule):
         discriminator: ``D(images) -> (patch scores, domain logits)`` with ``critic(images)`` and ``num_domains``
             (:class:`genlab.nets.StarGANDiscriminator`).
         optimizer: ``{"generator": ..., "discriminator": ...}`` optimizer constructors missing the parameters.
-        lr_schedule: a scheduler constructor missing the optimizer (``genlab.schedules.linear_decay``), built for
-            both players and stepped once per batch (StarGAN counts iterations, not epochs); ``None``: constant lr.
+        lr_schedule: a scheduler constructor missing the optimizer (``genlab.schedules.linear_decay_by_batch``:
+            StarGAN counts iterations, not epochs), built for both players; ``None``: constant lr.
         domain_names: names of the domains in label order; for attribute data, CelebA's hair colours among them are
             kept exclusive in the grid's targets (the official ``selected_attrs``). ``None``: the training data's
             ``domain_names`` (its folder names), taken when fitting starts and kept in checkpoints, so grids and
@@ -236,17 +236,9 @@ class StarGAN(TranslationModule):
         real, own = batch.images, self.check_domains(len(batch), batch.labels, "the batch's labels (its domains)")
         target = own[torch.randperm(len(own), generator=self.rng).to(own.device)]
         d_opt, g_opt = self.optimizers()
-        d_schedule, g_schedule = self.lr_schedulers() if self.lr_schedule is not None else (None, None)
         logs = self.discriminator_step(real, own, target, d_opt)
-        if d_schedule is not None:
-            d_schedule.step()
         if (batch_idx + 1) % self.n_critic == 0:
             logs |= self.generator_step(real, own, target, g_opt)
-            # G's schedule counts batches too (the official iterations), caught up after each of its steps: stepping
-            # it before G's first optimizer step would make torch warn and skip the schedule's first value
-            if g_schedule is not None:
-                for _ in range(self.n_critic):
-                    g_schedule.step()
         self.log_dict(logs, prog_bar=True, batch_size=len(batch))
 
     def discriminator_step(self, real: Tensor, own: Tensor, target: Tensor, optimizer) -> dict[str, Tensor]:
