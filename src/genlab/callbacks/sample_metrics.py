@@ -33,7 +33,7 @@ class SampleMetrics(PeriodicCallback):
     def __init__(
         self,
         metrics: Mapping[str, Metric] | None = None,
-        every_n_steps: int = 1000,
+        every_n_steps: int | None = 1000,  # None: only at the end of training
         num_samples: int = 1000,
         batch_size: int = 250,
         seed: int = 0,
