@@ -23,18 +23,22 @@ def eval_config(*overrides: str):
         return compose("eval", overrides=list(overrides))
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """A pix2pix run of 3 batches on mnist_edges2digits, as ``python train.py`` writes it."""
-    cwd = tmp_path_factory.mktemp("project")
+def trained_checkpoint(cwd: Path, model: list[str]) -> Path:
+    """The last checkpoint of a 3-batch run of ``model`` (tiny nets), as ``python train.py`` writes it in ``cwd``."""
     result = run_script("train.py", [
-        "model=pix2pix", "data=mnist_edges2digits", "model.generator.width=8", "model.discriminator.width=8",
-        "trainer.max_epochs=1", "trainer.limit_train_batches=3", "metrics=none", "logger=none", "print_config=false",
-        "callbacks.sample_grid.num_samples=4", "callbacks.model_checkpoint.every_n_epochs=1",
+        *model, "trainer.max_epochs=1", "trainer.limit_train_batches=3", "metrics=none", "logger=none",
+        "print_config=false", "callbacks.sample_grid.num_samples=4", "callbacks.model_checkpoint.every_n_epochs=1",
     ], cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     (ckpt,) = (cwd / "outputs" / "runs").glob("*/checkpoints/last.ckpt")
     return ckpt
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A pix2pix run on mnist_edges2digits."""
+    return trained_checkpoint(tmp_path_factory.mktemp("project"), [
+        "model=pix2pix", "data=mnist_edges2digits", "model.generator.width=8", "model.discriminator.width=8"])
 
 
 @pytest.mark.slow
@@ -95,16 +99,9 @@ def test_metrics_mode_scores_a_translator_with_the_translation_metrics(checkpoin
 
 @pytest.fixture(scope="module")
 def stargan_checkpoint(tmp_path_factory) -> Path:
-    """A StarGAN run of 3 batches on mnist_domains (tiny nets), as ``python train.py model=stargan`` writes it."""
-    cwd = tmp_path_factory.mktemp("stargan_project")
-    result = run_script("train.py", [
-        "model=stargan", "model.generator.conv_dim=8", "model.generator.repeat_num=1", "model.discriminator.conv_dim=8",
-        "trainer.max_epochs=1", "trainer.limit_train_batches=3", "metrics=none", "logger=none", "print_config=false",
-        "callbacks.sample_grid.num_samples=4", "callbacks.model_checkpoint.every_n_epochs=1",
-    ], cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (ckpt,) = (cwd / "outputs" / "runs").glob("*/checkpoints/last.ckpt")
-    return ckpt
+    """A StarGAN run on mnist_domains, as ``python train.py model=stargan`` writes it."""
+    return trained_checkpoint(tmp_path_factory.mktemp("stargan_project"), [
+        "model=stargan", "model.generator.conv_dim=8", "model.generator.repeat_num=1", "model.discriminator.conv_dim=8"])
 
 
 @pytest.mark.slow
