@@ -49,16 +49,19 @@ def test_train_reports_the_wrong_key_before_building_anything(tmp_path: Path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-@pytest.mark.parametrize(("setting", "parameters", "threads"), [("auto", 10, 1), ("auto", 2_000_000, None), (2, 10, 2), (None, 10, None)])
-def test_cpu_threads_auto_gives_small_models_one_thread_and_is_restored(setting, parameters, threads):
+@pytest.mark.parametrize(("setting", "parameters", "conv", "threads"),
+                         [("auto", 10, False, 1), ("auto", 2_000_000, False, None), ("auto", 10, True, None),
+                          (2, 10, False, 2), (None, 10, False, None)])
+def test_cpu_threads_auto_gives_small_fully_connected_models_one_thread_and_is_restored(setting, parameters, conv, threads):
     import torch
     from torch import nn
 
     from genlab.run import set_cpu_threads
 
+    model = nn.Sequential(nn.Linear(parameters, 1, bias=False), *([nn.Conv2d(1, 1, 1)] if conv else []))
     before = torch.get_num_threads()
     try:
-        assert set_cpu_threads(setting, nn.Linear(parameters, 1, bias=False)) == before
+        assert set_cpu_threads(setting, model) == before
         assert torch.get_num_threads() == (threads or before)
     finally:
         torch.set_num_threads(before)
