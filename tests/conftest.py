@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -68,3 +69,11 @@ def run_script(script: str, args: list[str], cwd: Path, env: dict[str, str] | No
     Without ``env``, W&B is disabled."""
     env = env if env is not None else os.environ | {"WANDB_MODE": "disabled"}
     return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def tensors(tree, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor in a checkpoint, by its path of keys."""
+    if isinstance(tree, torch.Tensor):
+        return {prefix: tree}
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, (list, tuple)) else ()
+    return {k: v for key, value in items for k, v in tensors(value, f"{prefix}/{key}").items()}

@@ -10,7 +10,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from conftest import FAST, ROOT, SMALL_DCGAN, run_script
+from conftest import FAST, ROOT, SMALL_DCGAN, run_script, tensors
 from genlab.checkpoints import load_checkpoint
 
 
@@ -18,15 +18,10 @@ class RankSnapshot(pl.Callback):
     """Test probe, added with ``+callbacks.snapshot=...``: each process saves ``rank<r>.pt`` with its final weights,
     a digest of its first training batch and the first noise its model's stream would draw."""
 
-    def __init__(self, dirpath: str, shuffle_seed: int | None = None):
+    def __init__(self, dirpath: str):
         self.dirpath = Path(dirpath)
-        self.shuffle_seed = shuffle_seed
         self.first_batch: torch.Tensor | None = None
         self.first_noise: torch.Tensor | None = None
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if self.shuffle_seed is not None:  # before the training loader draws one from the global RNG
-            trainer.datamodule.shuffle_seed = self.shuffle_seed
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.initial = {k: v.detach().cpu().clone() for k, v in pl_module.named_parameters()}
@@ -126,15 +121,32 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     whose loss sees each item alone and draws no noise: the PixelCNN. It does not hold for BatchNorm nets (each rank
     normalises by its own 8-item statistics, sync_batchnorm is GPU-only), nor for models that draw noise in training
     (GANs, VAE: each rank draws its own). Equal up to float summation order, not bit for bit."""
-    # One shuffle order for both runs: the datamodule draws its shuffle seed from the global RNG when the loader is
-    # built, and Lightning's DDP re-seeds that RNG from `seed` at fit start (reset_seed) while one process does not,
-    # so without this the runs would see different orders (same seed, different world size).
-    fixed_order = "+callbacks.snapshot.shuffle_seed=7"
     (tmp_path / "ddp").mkdir(), (tmp_path / "one").mkdir()
-    _, ranks, _ = train_ddp(tmp_path / "ddp", "pixelcnn", "data.batch_size=8", fixed_order)
-    _, single, _ = train_ddp(tmp_path / "one", "pixelcnn", "data.batch_size=16", fixed_order, trainer="cpu")
+    _, ranks, _ = train_ddp(tmp_path / "ddp", "pixelcnn", "data.batch_size=8")
+    _, single, _ = train_ddp(tmp_path / "one", "pixelcnn", "data.batch_size=16", trainer="cpu")
     assert [r["world_size"] for r in ranks] == [2, 2] and [r["world_size"] for r in single] == [1]
     initial = single[0]["initial"]
     for name, value in single[0]["params"].items():
         assert not torch.equal(value, initial[name]), f"{name} did not train"
         torch.testing.assert_close(ranks[0]["params"][name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.slow
+def test_a_ddp_run_resumed_mid_epoch_ends_bit_for_bit_like_the_uninterrupted_one(tmp_path):
+    # the VAE draws posterior noise on every rank: a resume must give each rank back its own stream (rank 0's alone
+    # would change rank 1's noise, the averaged gradients and so the weights)
+    settings = ["trainer.max_epochs=2", "callbacks.model_checkpoint.every_n_batches=3"]
+    (tmp_path / "full").mkdir(), (tmp_path / "resumed").mkdir()
+    run, _, _ = train_ddp(tmp_path / "full", "vae", *settings)
+    checkpoints = run / "checkpoints"
+    expected, written = load_checkpoint(checkpoints / "last.ckpt"), (checkpoints / "last.ckpt").stat().st_mtime_ns
+    # a resume goes on in the run it continues (its checkpoints/last.ckpt is rewritten), as train.py does after a kill
+    train_ddp(tmp_path / "resumed", "vae", *settings, f"ckpt_path={checkpoints / 'batch_0000003.ckpt'}")
+    assert (checkpoints / "last.ckpt").stat().st_mtime_ns != written  # the resumed run wrote its own
+    got = load_checkpoint(checkpoints / "last.ckpt")
+    assert expected["genlab"]["batches"] == got["genlab"]["batches"] == 8
+    assert len(expected["genlab_rng_states_by_rank"]) == 2
+    expected, got = tensors(expected), tensors(got)
+    assert expected.keys() == got.keys()
+    assert [k for k in expected if not torch.equal(expected[k], got[k])] == []
+

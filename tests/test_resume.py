@@ -14,7 +14,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose_config
+from conftest import ROOT, compose_config, tensors
 from genlab.checkpoints import load_checkpoint
 from genlab.run import train
 
@@ -23,14 +23,6 @@ TOY = ["model=toy_gan", "data=ring8", "model.generator.hidden=[16,16]", "model.d
        "data.num_points=1000", "trainer.max_epochs=3", "callbacks.model_checkpoint.every_n_batches=4"]
 QUIET = ["print_config=false", "trainer.accelerator=cpu", "++trainer.enable_model_summary=false", "logger=none",
          "metrics=none", "callbacks.sample_grid.every_n_steps=null", "~callbacks.rich_progress_bar"]
-
-
-def tensors(tree, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Every tensor in a checkpoint, by its path of keys."""
-    if isinstance(tree, torch.Tensor):
-        return {prefix: tree}
-    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, (list, tuple)) else ()
-    return {k: v for key, value in items for k, v in tensors(value, f"{prefix}/{key}").items()}
 
 
 def fit(tmp_path: Path, name: str, overrides: list[str]) -> Path:

@@ -147,3 +147,33 @@ def test_a_short_run_takes_the_held_out_error_far_below_chance(tmp_path: Path):
     before = float((model.classify(images).argmax(1) != labels).float().mean())
     trainer.fit(model, datamodule=datamodule)
     assert before > 0.7 and callback.history[-1] < 0.5, (before, callback.history)
+
+
+def test_the_semi_supervised_loader_resumes_mid_epoch_and_across_epochs_exactly():
+    # what Lightning does on a resume: a new loader gets the killed run's loader state, then the epoch is set
+    def fresh_loader():
+        datamodule = MNIST5kDataModule(batch_size=50, labels_per_class=10)
+        datamodule.shuffle_seed = 3
+        datamodule.setup("fit")
+        return datamodule.train_dataloader()
+
+    def epoch(loader, number: int, stop: int | None = None) -> list[torch.Tensor]:
+        loader.batch_sampler.set_epoch(number)
+        batches = []
+        for batch in loader:
+            batches.append(torch.cat([batch.images.flatten(1).sum(1), batch.labels.float()]))
+            if len(batches) == stop:
+                break
+        return batches
+
+    full = fresh_loader()
+    expected = epoch(full, 0) + epoch(full, 1)
+    assert not torch.equal(expected[0], expected[len(expected) // 2])  # each epoch its own order
+
+    for stop_epoch, stop_after in [(0, 7), (1, 2)]:
+        killed = fresh_loader()
+        seen = [b for e in range(stop_epoch) for b in epoch(killed, e)] + epoch(killed, stop_epoch, stop=stop_after)
+        resumed = fresh_loader()
+        resumed.load_state_dict(killed.state_dict())
+        seen += epoch(resumed, stop_epoch) + (epoch(resumed, 1) if stop_epoch == 0 else [])
+        assert len(seen) == len(expected) and all(torch.equal(a, b) for a, b in zip(seen, expected))

@@ -73,6 +73,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
+def per_rank(trainer: pl.Trainer, state: torch.Tensor) -> torch.Tensor | None:
+    """(world size, *state.shape): every DDP process's ``state`` (a random stream's), gathered on all of them, for a
+    checkpoint that resumes each rank exactly; ``None`` with one process. A collective, like the checkpoint save that
+    calls it: every rank calls it at the same point."""
+    if trainer.world_size == 1:
+        return None
+    return trainer.strategy.all_gather(state.to(trainer.strategy.root_device)).cpu()
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's contents, read with ``weights_only=True``; one clear error for every way that fails."""
     path = Path(path)

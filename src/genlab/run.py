@@ -250,6 +250,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for cb in callbacks:
         if isinstance(cb, RunCheckpoints):
             cb.model_preset = preset
+    # The run's checkpoints last (Lightning runs checkpoint callbacks after the others, in list order): an epoch-end
+    # save then holds what best.ckpt's ModelCheckpoint recorded at that epoch's end, so a resume does not miss it.
+    callbacks.sort(key=lambda cb: isinstance(cb, RunCheckpoints))
     if cfg.get("max_batches") is not None:  # a budget in batches, whatever the model (callbacks/stopping.py)
         callbacks.append(StopAfterBatches(cfg.max_batches))
     loggers = instantiate_dict(cfg.get("logger"))

@@ -1,7 +1,8 @@
 """Checkpoints a killed run resumes from exactly, and a stop on SIGTERM/Ctrl-C that saves one within seconds.
 
 Cadence: every ``every_n_batches`` training batches (batches, not Lightning's optimizer steps: a GAN takes two per
-batch), optionally every ``every_n_epochs`` epochs, and at the end. Each save writes ``batch_<N>.ckpt`` (unique:
+batch), optionally every ``every_n_epochs`` epochs, and at the end. A save due at an epoch's last batch waits for the
+end of that epoch's validation, so a resume neither repeats nor skips it. Each save writes ``batch_<N>.ckpt`` (unique:
 nothing is overwritten) and copies it to ``last.ckpt``; both are written to a temporary file and renamed
 (:class:`genlab.checkpoints.AtomicCheckpointIO`), so a kill during a save leaves the previous ``last.ckpt`` whole.
 Non-finite weights are never saved (:mod:`genlab.callbacks.divergence` stops such a run).
@@ -13,7 +14,7 @@ wrote it and the W&B run id, so a resume continues the same W&B run.
 
 Signals: SIGTERM (a scheduler's preemption) and the first Ctrl-C (SIGINT) ask for a stop. During a training step
 the step is finished first, so the saved state is one a resume continues bit for bit; the checkpoint is written at
-that batch's end and the run exits with 128 + the signal number (143, 130), as schedulers expect. Outside a step
+that batch's end (at an epoch's last batch: before that epoch's validation, which the resumed run then skips) and the run exits with 128 + the signal number (143, 130), as schedulers expect. Outside a step
 (sample metrics, held-out likelihood, end-of-fit work) the run stops at once: that work is skipped. A second Ctrl-C
 stops immediately without a checkpoint. Lightning's own SIGTERM handling (and SLURM's SIGUSR1 requeue) stays in
 place: its handler still runs first.
@@ -34,7 +35,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from genlab.callbacks.divergence import TrainingDiverged, nonfinite_tensors
 from genlab.callbacks.periodic import batches_seen
-from genlab.checkpoints import GENLAB_KEY, atomic_copy
+from genlab.checkpoints import GENLAB_KEY, atomic_copy, per_rank
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,9 @@ class RunCheckpoints(Checkpoint):
         self.model_preset: str | None = None
         self.last_saved_batch: int | None = None
         self.stop_signal: int | None = None
+        self._save_at_epoch_end = False
         self._rng_to_restore: dict[str, Any] | None = None
+        self._torch_rng_by_rank: torch.Tensor | None = None
         self._previous_handlers: dict[int, Any] = {}
         self._trainer: pl.Trainer | None = None
 
@@ -98,6 +101,9 @@ class RunCheckpoints(Checkpoint):
         if self._rng_to_restore is not None:
             set_global_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
+        by_rank, self._torch_rng_by_rank = self._torch_rng_by_rank, None
+        if by_rank is not None and len(by_rank) == trainer.world_size:
+            torch.set_rng_state(by_rank[trainer.global_rank].clone())  # a row view: set_rng_state reads from storage 0
         self._install_signal_handlers(trainer)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
@@ -108,10 +114,18 @@ class RunCheckpoints(Checkpoint):
         # has already counted the epoch as finished, and a resume would skip the rest of it.
         stopping = trainer.should_stop or 0 <= trainer.max_steps <= trainer.global_step
         if stopping or (self.every_n_batches and batches_seen(trainer) % self.every_n_batches == 0):
-            self.save(trainer, pl_module)
+            if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+                # The epoch's validation (held-out NLL, early stopping, the best checkpoint) comes after this hook, and
+                # Lightning resumes from a checkpoint of an epoch's last batch into the next epoch without running it:
+                # save after it, at the epoch's end, where Lightning's own checkpoints are written.
+                self._save_at_epoch_end = True
+            else:
+                self.save(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+        every_n_epochs = self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        if self._save_at_epoch_end or every_n_epochs:
+            self._save_at_epoch_end = False
             self.save(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -170,10 +184,15 @@ class RunCheckpoints(Checkpoint):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"global_rng": global_rng_state(), "last_saved_batch": self.last_saved_batch}
+        state = {"global_rng": global_rng_state(), "last_saved_batch": self.last_saved_batch}
+        by_rank = per_rank(self._trainer, torch.get_rng_state()) if self._trainer is not None else None
+        if by_rank is not None:  # DDP: each rank's torch stream (dropout), so every rank resumes its own
+            state["torch_rng_by_rank"] = by_rank
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._rng_to_restore = state_dict.get("global_rng")
+        self._torch_rng_by_rank = state_dict.get("torch_rng_by_rank")
         self.last_saved_batch = state_dict.get("last_saved_batch")
 
     # -- signals ----------------------------------------------------------------------------------------------------

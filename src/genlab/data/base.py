@@ -10,7 +10,7 @@ from torchvision.transforms import v2
 
 from genlab.data.batch import ConditionSource
 from genlab.data.labelled import SemiSupervisedBatches, SemiSupervisedItems, item_labels, labelled_subset
-from genlab.data.resumable import ResumableShuffle
+from genlab.data.resumable import ResumableLoader, ResumableShuffle
 
 
 class ImageDataModule(ResumableShuffle, ConditionSource, pl.LightningDataModule):
@@ -78,9 +78,10 @@ class ImageDataModule(ResumableShuffle, ConditionSource, pl.LightningDataModule)
 
     def train_dataloader(self) -> DataLoader:
         if self.labelled_indices is not None:
-            return DataLoader(
+            batches = SemiSupervisedBatches(len(self.train_set), len(self.labelled_indices), self.batch_size, self.run_shuffle_seed())
+            return ResumableLoader(
                 SemiSupervisedItems(self.train_set, self.labelled_indices),
-                batch_sampler=SemiSupervisedBatches(len(self.train_set), len(self.labelled_indices), self.batch_size),
+                batches,
                 num_workers=self.num_workers,
                 pin_memory=self.pin_memory,
                 persistent_workers=self.num_workers > 0,

@@ -75,21 +75,31 @@ class SemiSupervisedItems(Dataset):
 class SemiSupervisedBatches(Sampler[list[int]]):
     """Batches of :class:`SemiSupervisedItems` indices: ``batch_size`` from a fresh permutation of the N unlabelled
     items, then ``batch_size`` labelled items cycling through permutations of the L labelled ones. An epoch is one
-    pass over the unlabelled items (the last incomplete batch dropped, unless there is only one)."""
+    pass over the unlabelled items (the last incomplete batch dropped, unless there is only one). Epoch ``e`` is a
+    pure function of ``seed + e``, so a killed run resumes it exactly (:class:`genlab.data.resumable.ResumableLoader`)."""
 
-    def __init__(self, num_items: int, num_labelled: int, batch_size: int):
-        self.num_items, self.num_labelled, self.batch_size = num_items, num_labelled, batch_size
+    def __init__(self, num_items: int, num_labelled: int, batch_size: int, seed: int):
+        self.num_items, self.num_labelled, self.batch_size, self.seed = num_items, num_labelled, batch_size, seed
+        self.epoch = 0
+        self._skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def skip(self, batches: int) -> None:
+        self._skip = batches
 
     def __len__(self) -> int:
         return max(1, self.num_items // self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
-        # seeded from the global RNG at each epoch, like torch's RandomSampler: seed_everything fixes the order
-        generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.num_items, generator=generator)
+        skip, self._skip = self._skip, 0
         labelled: list[int] = []
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            while len(labelled) < self.batch_size:
+        for batch, start in enumerate(range(0, len(self) * self.batch_size, self.batch_size)):
+            while len(labelled) < self.batch_size:  # the labelled cycle is drawn for skipped batches too
                 labelled += (self.num_items + torch.randperm(self.num_labelled, generator=generator)).tolist()
-            yield order[start : start + self.batch_size].tolist() + labelled[: self.batch_size]
+            if batch >= skip:
+                yield order[start : start + self.batch_size].tolist() + labelled[: self.batch_size]
             labelled = labelled[self.batch_size :]

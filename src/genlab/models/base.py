@@ -13,8 +13,11 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from genlab.checkpoints import per_rank
+
 #: checkpoint key of the module's random stream (a uint8 tensor: loads with torch.load(weights_only=True))
 RNG_STATE_KEY = "genlab_rng_state"
+RNG_STATES_BY_RANK_KEY = "genlab_rng_states_by_rank"  # DDP: (world size, state) of every process
 
 
 class GenerativeModule(pl.LightningModule):
@@ -32,6 +35,7 @@ class GenerativeModule(pl.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         self.rng = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))
+        self._rng_restored_per_rank = False  # a DDP resume restored each rank's own stream: no fork at train start
         #: the values this batch's training step logged; the divergence guard checks them every batch
         self.step_logs: dict[str, Tensor] = {}
         self._step_log_options: dict[str, dict[str, Any]] = {}
@@ -113,15 +117,23 @@ class GenerativeModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[RNG_STATE_KEY] = self.rng.get_state()
+        by_rank = per_rank(self.trainer, self.rng.get_state())  # DDP: each rank resumes its own stream
+        if by_rank is not None:
+            checkpoint[RNG_STATES_BY_RANK_KEY] = by_rank
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if RNG_STATE_KEY in checkpoint:
+        by_rank = checkpoint.get(RNG_STATES_BY_RANK_KEY)
+        world_size = self._trainer.world_size if self._trainer is not None else 1  # eval.py loads without a trainer
+        self._rng_restored_per_rank = by_rank is not None and len(by_rank) == world_size
+        if self._rng_restored_per_rank:
+            self.rng.set_state(by_rank[self.global_rank].clone())  # a row view: set_state reads its storage from 0
+        elif RNG_STATE_KEY in checkpoint:
             self.rng.set_state(checkpoint[RNG_STATE_KEY])
 
     def on_train_start(self) -> None:
-        # DDP: every process seeded (or restored from rank 0's checkpoint) the same stream; from here on each draws
-        # its own noise, or the global batch would repeat one set of latents world_size times
-        if self.trainer.world_size > 1 and self.global_rank > 0:
+        # DDP: every process seeded (or restored from a one-process checkpoint) the same stream; from here on each
+        # draws its own noise, or the global batch would repeat one set of latents world_size times
+        if self.trainer.world_size > 1 and self.global_rank > 0 and not self._rng_restored_per_rank:
             self.rng.manual_seed(int(torch.randint(2**62, (1,), generator=self.rng)) + self.global_rank)
 
 
