@@ -65,6 +65,25 @@ class MaskedConv2d(nn.Conv2d):
         return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
 
 
+class LogitsHead(nn.Sequential):
+    """The output stack of the PixelCNN and PixelRNN nets (van den Oord et al. 2016a): ReLU, 1x1 conv mask B, ReLU,
+    1x1 conv mask B; (N, hidden, H, W) -> logits (N, levels, channels, H, W)."""
+
+    def __init__(self, hidden: int, head_hidden: int, levels: int, channels: int):
+        super().__init__(
+            nn.ReLU(),
+            MaskedConv2d(hidden, head_hidden, 1, "B", channels),
+            nn.ReLU(),
+            MaskedConv2d(head_hidden, levels * channels, 1, "B", channels),
+        )
+        self.levels, self.channels = levels, channels
+
+    def forward(self, h: Tensor) -> Tensor:
+        logits = super().forward(h)  # feature l * channels + c: level l of data channel c
+        n, _, height, width = logits.shape
+        return logits.view(n, self.levels, self.channels, height, width)
+
+
 def _check_width(name: str, width: int, groups: int) -> None:
     if width % groups:
         raise ValueError(f"{name}={width} must be a multiple of the number of data channels ({groups}).")
@@ -150,12 +169,7 @@ class PixelCNN(nn.Module):
         else:
             self.first = MaskedConv2d(in_channels, hidden, kernel_size, "A", channels)
             self.blocks = nn.ModuleList(ResidualBlock(hidden, channels, num_classes) for _ in range(blocks))
-        self.head = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(hidden, head_hidden, 1, "B", channels),
-            nn.ReLU(),
-            MaskedConv2d(head_hidden, levels * channels, 1, "B", channels),
-        )
+        self.head = LogitsHead(hidden, head_hidden, levels, channels)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.num_classes and labels is None:
@@ -169,9 +183,7 @@ class PixelCNN(nn.Module):
             h = self.first(x)
             for block in self.blocks:
                 h = block(h, labels)
-        logits = self.head(h)  # feature l * channels + c: level l of data channel c
-        n, _, height, width = logits.shape
-        return logits.view(n, self.levels, self.channels, height, width)
+        return self.head(h)
 
     def fill(
         self,

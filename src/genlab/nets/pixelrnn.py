@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.nets.masked import MaskedConv2d, _check_width
+from genlab.nets.masked import LogitsHead, MaskedConv2d, _check_width
 
 
 class RasterLSTM(nn.Module):
@@ -150,12 +150,7 @@ class RowLSTM(nn.Module):
         self.channels, self.levels, self.num_classes = channels, levels, num_classes
         self.first = MaskedConv2d(in_channels, hidden, 7, "A", channels)
         self.layers = nn.ModuleList(RowLSTMLayer(hidden, state, channels, kernel_size, num_classes) for _ in range(layers))
-        self.head = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(hidden, hidden, 1, "B", channels),
-            nn.ReLU(),
-            MaskedConv2d(hidden, levels * channels, 1, "B", channels),
-        )
+        self.head = LogitsHead(hidden, hidden, levels, channels)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.num_classes and labels is None:
@@ -163,9 +158,7 @@ class RowLSTM(nn.Module):
         h = self.first(x)
         for layer in self.layers:
             h = layer(h, labels if self.num_classes else None)
-        logits = self.head(h)
-        n, _, height, width = logits.shape
-        return logits.view(n, self.levels, self.channels, height, width)
+        return self.head(h)
 
     def _row(self, x: Tensor, i: int, states: list[tuple[Tensor, Tensor]], labels: Tensor | None):
         """Logits (N, levels, channels, W) of row ``i`` from the embedded rows ``<= i`` and each layer's state
@@ -177,8 +170,7 @@ class RowLSTM(nn.Module):
             h_state, c_state = layer.step(layer.gates_in(h, labels)[:, :, 0], h_prev, c_prev)
             new_states.append((h_state, c_state))
             h = h + layer.output(h_state[:, :, None])
-        logits = self.head(h)[:, :, 0]
-        return logits.view(logits.shape[0], self.levels, self.channels, -1), new_states
+        return self.head(h)[:, :, :, 0], new_states
 
     @torch.no_grad()
     def fill(
