@@ -78,7 +78,8 @@ class ImageDataModule(ResumableShuffle, ConditionSource, pl.LightningDataModule)
 
     def train_dataloader(self) -> DataLoader:
         if self.labelled_indices is not None:
-            batches = SemiSupervisedBatches(len(self.train_set), len(self.labelled_indices), self.batch_size, self.run_shuffle_seed())
+            seed = self.run_shuffle_seed()
+            batches = SemiSupervisedBatches(len(self.train_set), len(self.labelled_indices), self.batch_size, seed)
             return ResumableLoader(
                 SemiSupervisedItems(self.train_set, self.labelled_indices),
                 batches,

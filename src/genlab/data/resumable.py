@@ -8,7 +8,9 @@ Two things make that work, and plain ``DataLoader(shuffle=True)`` has neither:
   to hold; Lightning tells the sampler the epoch (``set_epoch``) before every epoch, also after a resume;
 * the loader has ``state_dict()``/``load_state_dict()`` (:class:`ResumableLoader`), which Lightning saves with the
   fit loop (``loops.fit_loop.state_dict.combined_loader``) and reloads on a mid-epoch resume: the epoch and how many
-  of its batches were handed out, so the resumed epoch skips exactly those (by index, without loading them).
+  of its batches were handed out, so the resumed epoch skips exactly those (by index, without loading them). It
+  serves any :class:`ResumableBatches`: the shuffled order here (:class:`EpochBatches`) and the semi-supervised
+  batches of :mod:`genlab.data.labelled`.
 
 The seed belongs to the datamodule (:class:`ResumableShuffle`): the run's ``seed=`` (the global RNG's initial seed;
 rank 0's under DDP, so every rank shards one order), taken the first time a training loader is built, and saved in the
@@ -147,8 +149,8 @@ class ResumableLoader(DataLoader):
 
 
 class ResumableShuffle:
-    """What a datamodule adds to train on :class:`ResumableLoader`: its shuffle seed, taken once from the run's seed and checkpointed
-    (``state_dict`` of a ``LightningDataModule`` goes into the checkpoint under the class name)."""
+    """What a datamodule adds to train on :class:`ResumableLoader`: its shuffle seed, taken once from the run's seed
+    and checkpointed (``state_dict`` of a ``LightningDataModule`` goes into the checkpoint under the class name)."""
 
     shuffle_seed: int | None = None
 
