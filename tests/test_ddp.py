@@ -149,4 +149,3 @@ def test_a_ddp_run_resumed_mid_epoch_ends_bit_for_bit_like_the_uninterrupted_one
     expected, got = tensors(expected), tensors(got)
     assert expected.keys() == got.keys()
     assert [k for k in expected if not torch.equal(expected[k], got[k])] == []
-

@@ -82,6 +82,14 @@ def per_rank(trainer: pl.Trainer, state: torch.Tensor) -> torch.Tensor | None:
     return trainer.strategy.all_gather(state.to(trainer.strategy.root_device)).cpu()
 
 
+def own_rank(by_rank: torch.Tensor | None, trainer: pl.Trainer | None) -> torch.Tensor | None:
+    """This process's row of a :func:`per_rank` tensor, or ``None`` when there is none for it (no per-rank states, no
+    trainer, or a resume with another number of processes)."""
+    if by_rank is None or trainer is None or len(by_rank) != trainer.world_size:
+        return None
+    return by_rank[trainer.global_rank].clone()  # a row view: Generator.set_state reads its storage from 0
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's contents, read with ``weights_only=True``; one clear error for every way that fails."""
     path = Path(path)

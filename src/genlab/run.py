@@ -10,11 +10,11 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
-from torch import nn
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationKeyError
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from torch import nn
 
 from genlab.callbacks import SampleGrid, SampleMetrics
 from genlab.callbacks.checkpointing import RunCheckpoints

@@ -14,7 +14,8 @@ wrote it and the W&B run id, so a resume continues the same W&B run.
 
 Signals: SIGTERM (a scheduler's preemption) and the first Ctrl-C (SIGINT) ask for a stop. During a training step
 the step is finished first, so the saved state is one a resume continues bit for bit; the checkpoint is written at
-that batch's end (at an epoch's last batch: before that epoch's validation, which the resumed run then skips) and the run exits with 128 + the signal number (143, 130), as schedulers expect. Outside a step
+that batch's end (at an epoch's last batch: before that epoch's validation, which the resumed run then skips) and the
+run exits with 128 + the signal number (143, 130), as schedulers expect. Outside a step
 (sample metrics, held-out likelihood, end-of-fit work) the run stops at once: that work is skipped. A second Ctrl-C
 stops immediately without a checkpoint. Lightning's own SIGTERM handling (and SLURM's SIGUSR1 requeue) stays in
 place: its handler still runs first.
@@ -35,7 +36,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from genlab.callbacks.divergence import TrainingDiverged, nonfinite_tensors
 from genlab.callbacks.periodic import batches_seen
-from genlab.checkpoints import GENLAB_KEY, atomic_copy, per_rank
+from genlab.checkpoints import GENLAB_KEY, atomic_copy, own_rank, per_rank
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,9 @@ class RunCheckpoints(Checkpoint):
         if self._rng_to_restore is not None:
             set_global_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
-        by_rank, self._torch_rng_by_rank = self._torch_rng_by_rank, None
-        if by_rank is not None and len(by_rank) == trainer.world_size:
-            torch.set_rng_state(by_rank[trainer.global_rank].clone())  # a row view: set_rng_state reads from storage 0
+        state, self._torch_rng_by_rank = own_rank(self._torch_rng_by_rank, trainer), None
+        if state is not None:
+            torch.set_rng_state(state)
         self._install_signal_handlers(trainer)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:

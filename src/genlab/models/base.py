@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from genlab.checkpoints import per_rank
+from genlab.checkpoints import own_rank, per_rank
 
 #: checkpoint key of the module's random stream (a uint8 tensor: loads with torch.load(weights_only=True))
 RNG_STATE_KEY = "genlab_rng_state"
@@ -122,11 +122,10 @@ class GenerativeModule(pl.LightningModule):
             checkpoint[RNG_STATES_BY_RANK_KEY] = by_rank
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        by_rank = checkpoint.get(RNG_STATES_BY_RANK_KEY)
-        world_size = self._trainer.world_size if self._trainer is not None else 1  # eval.py loads without a trainer
-        self._rng_restored_per_rank = by_rank is not None and len(by_rank) == world_size
-        if self._rng_restored_per_rank:
-            self.rng.set_state(by_rank[self.global_rank].clone())  # a row view: set_state reads its storage from 0
+        state = own_rank(checkpoint.get(RNG_STATES_BY_RANK_KEY), self._trainer)  # eval.py loads without a trainer
+        self._rng_restored_per_rank = state is not None
+        if state is not None:
+            self.rng.set_state(state)
         elif RNG_STATE_KEY in checkpoint:
             self.rng.set_state(checkpoint[RNG_STATE_KEY])
 
