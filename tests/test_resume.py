@@ -141,3 +141,20 @@ def test_a_resume_goes_on_in_the_same_run_directory_and_wandb_run(tmp_path: Path
     # one W&B run: both offline folders carry its id (W&B appends -1 when both starts fall in the same second)
     folders = sorted((tmp_path / "first" / "wandb").glob("offline-run-*"))
     assert len(folders) == 2 and all(re.fullmatch(rf"offline-run-\d{{8}}_\d{{6}}-{run_id}(-\d+)?", f.name) for f in folders), folders
+
+
+def test_a_resumed_run_keeps_its_csv_log_and_replaces_the_rows_after_the_checkpoint(tmp_path: Path):
+    # a run that went on past its batch-12 checkpoint (as one killed at batch 30 would have), resumed from that
+    # checkpoint into its own directory: its metrics.csv ends as the uninterrupted run's, row for row
+    common = [*TOY, *QUIET, "logger=csv", "trainer.log_every_n_steps=2"]
+    cfg = compose_config(tmp_path, [*common, f"paths.output_dir={tmp_path / 'run'}"])
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, tmp_path / "run" / ".hydra" / "config.yaml")
+    train(cfg)
+    log = tmp_path / "run" / "csv" / "metrics.csv"
+    uninterrupted = log.read_text()
+    steps = [int(line.split(",")[-1]) for line in uninterrupted.splitlines()[1:]]
+    assert len(steps) == 15 and steps == sorted(steps)  # a row every 2nd of the 30 batches
+    checkpoint = tmp_path / "run" / "checkpoints" / "batch_0000012.ckpt"
+    train(compose_config(tmp_path, [*common, f"ckpt_path={checkpoint}", f"paths.output_dir={tmp_path / 'second'}"]))
+    assert log.read_text() == uninterrupted

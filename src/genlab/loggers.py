@@ -1,5 +1,6 @@
 """Logger factories used as Hydra ``_target_``s where Lightning's own constructors need a decision first."""
 
+import csv
 import logging
 import netrc
 import os
@@ -7,7 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +51,46 @@ def wandb_logger(offline: bool | None = None, settings: Mapping | None = None, *
     if isinstance(init_args, dict) and init_args.get("anonymous") is None:
         init_args.pop("anonymous", None)
     return logger
+
+
+class ContinuedExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer for a resumed run: it keeps the rows the run's ``metrics.csv`` already holds (Lightning
+    deletes the file) up to the first step the resumed run logs; rows from that step on, written after the checkpoint
+    by the run that was stopped, are replaced by the resumed run's."""
+
+    def _check_log_dir_exists(self) -> None:
+        self.earlier_rows: list[dict[str, str]] = []
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                reader = csv.DictReader(file)
+                self.earlier_rows = list(reader)
+                self.metrics_keys = sorted(reader.fieldnames or [])
+
+    def save(self) -> None:
+        if self.earlier_rows and self.metrics:
+            first_step = min(int(row["step"]) for row in self.metrics)
+            kept = [row for row in self.earlier_rows if row.get("step") and int(row["step"]) < first_step]
+            with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=self.metrics_keys)
+                writer.writeheader()
+                writer.writerows(kept)
+            self.earlier_rows = []
+        super().save()
+
+
+class GenlabCSVLogger(CSVLogger):
+    """Lightning's ``CSVLogger``; with ``resume=True`` (set by :func:`genlab.run.continue_run` when a run is
+    resumed into its own directory) the earlier part of the run's ``metrics.csv`` is kept instead of deleted."""
+
+    def __init__(self, *args, resume: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.resume = resume
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            writer = ContinuedExperimentWriter if self.resume else ExperimentWriter
+            self._experiment = writer(log_dir=self.log_dir)
+        return self._experiment

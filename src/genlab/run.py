@@ -190,7 +190,8 @@ def resume_from(ckpt_path: str) -> dict[str, Any]:
 def continue_run(cfg: DictConfig, checkpoint: dict[str, Any]) -> Path | None:
     """Point a resumed run at the run it continues: its directory (``<run>/checkpoints/<ckpt>`` next to
     ``<run>/.hydra``; checkpoints, samples and logger files go on there, this invocation's own log and config stay in
-    its Hydra directory) and its W&B run (the id kept in the checkpoint, ``resume="allow"``). Returns the run."""
+    its Hydra directory), its W&B run (the id kept in the checkpoint, ``resume="allow"``) and its CSV log (the rows
+    logged before the checkpoint are kept). Returns the run."""
     ckpt = Path(cfg.ckpt_path).expanduser().resolve()
     run = ckpt.parent.parent
     if not (run / ".hydra" / "config.yaml").is_file():
@@ -206,6 +207,8 @@ def continue_run(cfg: DictConfig, checkpoint: dict[str, Any]) -> Path | None:
     if wandb_id and wandb_cfg is not None and "wandb_logger" in str(wandb_cfg.get("_target_")) and not wandb_cfg.get("id"):
         OmegaConf.update(cfg, "logger.wandb.id", wandb_id, force_add=True)
         OmegaConf.update(cfg, "logger.wandb.resume", "allow", force_add=True)
+    if run is not None and "GenlabCSVLogger" in str(OmegaConf.select(cfg, "logger.csv._target_")):
+        OmegaConf.update(cfg, "logger.csv.resume", True)
     return run
 
 
