@@ -38,6 +38,7 @@ EXPERIMENTS = {"toy_ring8": "ring8", "toy_grid25": "grid25"}
 VARIANTS = {f"pacgan{m}": ("toy_gan", [f"model.discriminator.pack={m}"]) for m in (2, 3, 4)}
 DATA = ["ring8", "grid25"]
 NUM_MODES = {"ring8": 8, "grid25": 25}
+IMAGES = ROOT / "docs" / "images" / "results"
 
 # Published numbers (../shared/references/vae_ar_modes.md section 3): modes / % high quality / reverse KL.
 PUBLISHED = [
@@ -68,7 +69,7 @@ def run_one(job: dict) -> dict:
 
     steps = job["steps"]
     if job["preset"] in EXPERIMENTS:
-        choice = [f"experiment={job['preset']}", f"max_batches={steps}"]  # its lr decay spans max_batches
+        choice = [f"experiment={job['preset']}", *budget_overrides(job["preset"], steps)]
     else:
         preset, extra = VARIANTS.get(job["preset"], (job["preset"], []))
         choice = [f"model={preset}", *extra, f"data={job['data']}"]
@@ -93,6 +94,8 @@ def run_one(job: dict) -> dict:
     metric = ModeCoverage()
     metric.prepare(datamodule)
     values = score_samples(model, {"m": metric}, num_samples=2500, batch_size=2500, seed=job["seed"])
+    if job["preset"] in EXPERIMENTS:  # the picture of the row: the 2500 points it was scored on
+        save_scatter(model, datamodule, job, values)
     return job | {
         "modes": values["m_modes"],
         "high_quality": 100 * values["m_high_quality"],
@@ -101,12 +104,44 @@ def run_one(job: dict) -> dict:
     }
 
 
-def experiment_budget(name: str) -> int:
-    """The training batches (``max_batches``) of experiment config ``name``."""
+def save_scatter(model, datamodule, job: dict, values: dict) -> None:
+    """``docs/images/results/<row>_seed<seed>.png``: the run's 2500 scored samples over the data modes."""
+    import torch
+    from PIL import Image
+
+    from genlab.callbacks.samples import scatter_plot
+
+    with torch.no_grad():
+        points = model.sample(2500, generator=torch.Generator().manual_seed(job["seed"]))
+    title = (f"experiment={job['preset']}, seed {job['seed']}\n{job['steps']} batches: {values['m_modes']:.0f} modes, "
+             f"{100 * values['m_high_quality']:.1f} % high quality")
+    image = scatter_plot(points, datamodule.centers, title=title, size_px=320)
+    Image.fromarray(image).save(IMAGES / f"{job['preset']}_seed{job['seed']}.png")
+
+
+def compose_experiment(name: str):
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return int(compose(config_name="train", overrides=[f"experiment={name}"]).max_batches)
+        return compose(config_name="train", overrides=[f"experiment={name}"])
+
+
+def experiment_budget(name: str) -> int:
+    """The training batches (``max_batches``) of experiment config ``name``."""
+    return int(compose_experiment(name).max_batches)
+
+
+def budget_overrides(name: str, steps: int) -> list[str]:
+    """``max_batches=steps`` for experiment ``name``, with the phases of its per-batch lr schedule (constant, then
+    linear decay) scaled to that budget, so a shorter run keeps the experiment's shape."""
+    cfg = compose_experiment(name)
+    overrides = [f"max_batches={steps}"]
+    schedule = cfg.model.get("scheduler")
+    if schedule is not None and str(schedule.get("_target_")).endswith("linear_decay_by_batch"):
+        scale = steps / cfg.max_batches
+        overrides += [f"model.scheduler.constant_batches={round(schedule.constant_batches * scale)}",
+                      f"model.scheduler.decay_batches={max(1, round(schedule.decay_batches * scale))}"]
+    return overrides
 
 
 def mean_std(values: list[float], digits: int) -> str:
@@ -148,7 +183,8 @@ def write_doc(results: list[dict], path: Path, steps: int, wall_minutes: float, 
             f"(400k batches), so {steps} batches are {100 * steps / 400_000:.2f}% of their budget. Benchmark wall "
             f"time {wall_minutes:.0f} min.",
             "- **Protocol:** each row exactly as `python train.py model=<preset> data=<data> seed=<s>` (or "
-            "`experiment=<row>` for the experiment rows) builds it (toy MLPs of PacGAN: G 4x400 ReLU+BN, D 3x200 maxout-5, z 2-D; the preset's loss, penalties, "
+            "`experiment=<row>` for the experiment rows) builds it (the presets: toy MLPs of PacGAN, G 4x400 ReLU+BN, D 3x200 "
+            "maxout-5, z 2-D; the experiment rows name their own nets and schedule in conf/experiment/; the loss, penalties, "
             "optimizer and n_critic), 5 seeds (model and data), 2500 samples per run scored with "
             "`genlab.metrics.modes.ModeCoverage` (high quality = within 3 std of the nearest mode; modes = modes "
             "nearest to at least one high-quality sample; reverse KL of the high-quality mode histogram to uniform).",

@@ -4,6 +4,8 @@ batch's losses; periodic callbacks the model cannot use are left out of the Trai
 measures the overhead)."""
 
 import csv
+import functools
+import os
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,50 @@ def test_the_fast_weight_check_names_exactly_the_nonfinite_tensors():
         net[0].weight[1, 2] = 0.0
         net[1].running_var[0] = 1.0
     assert nonfinite_tensors(net) == []
+
+
+def test_the_weight_check_with_a_kept_module_list_sees_tensors_assigned_after_it_was_made():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    modules = list(net.modules())  # what DivergenceGuard keeps from the epoch's start
+    assert nonfinite_tensors(net, modules) == []
+    net[1].running_mean = torch.full((4,), float("nan"))  # a new tensor, not an in-place change
+    net[0].weight = torch.nn.Parameter(torch.full((4, 3), float("inf")))
+    assert nonfinite_tensors(net, modules) == ["0.weight", "1.running_mean"]
+
+
+def test_hydra_partials_of_genlab_losses_become_plain_partials_with_the_same_values():
+    from hydra.utils import instantiate
+
+    from genlab.losses import binary_cross_entropy_discriminator_loss, plain
+
+    hydra_partial = instantiate({"_target_": "genlab.losses.binary_cross_entropy_discriminator_loss", "_partial_": True,
+                                 "one_sided_label_smoothing": 0.1})
+    assert type(hydra_partial) is not functools.partial  # hydra-core 1.3.8 checks its policy on every call
+    loss = plain(hydra_partial)
+    assert type(loss) is functools.partial and loss.func is binary_cross_entropy_discriminator_loss
+    real, fake = torch.randn(8), torch.randn(8)
+    assert torch.equal(loss(real, fake), hydra_partial(real, fake))
+    assert loss.keywords == {"one_sided_label_smoothing": 0.1}
+    # a target from outside genlab keeps Hydra's check; a plain function is returned as it is
+    other = instantiate({"_target_": "torch.nn.functional.mse_loss", "_partial_": True})
+    assert plain(other) is other and plain(binary_cross_entropy_discriminator_loss) is binary_cross_entropy_discriminator_loss
+
+
+def test_the_nvml_cuda_check_is_turned_off_only_where_nvml_cannot_load(monkeypatch):
+    import ctypes
+
+    from genlab.speed import skip_unloadable_nvml
+
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # what importing Lightning sets
+    available = torch.cuda.is_available()
+    skip_unloadable_nvml()
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+        expected = "1"
+    except OSError:
+        expected = "0"
+    assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == expected
+    assert torch.cuda.is_available() == available  # the same answer either way
 
 
 class CallbackList(pl.Callback):

@@ -175,20 +175,27 @@ def test_linear_decay_by_batch_holds_then_falls_linearly_to_zero_and_stays_there
 
 
 @pytest.mark.parametrize("experiment, data", [("toy_ring8", "ring8"), ("toy_grid25", "grid25")])
-def test_toy_experiments_train_pacgan2_with_the_lr_decayed_to_zero_over_their_budget(tmp_path: Path, experiment, data):
+def test_toy_experiments_train_pacgan2_with_the_lr_decayed_to_zero_at_the_end_of_their_budget(tmp_path: Path, experiment, data):
+    schedule = compose_config(tmp_path / "as_shipped", [f"experiment={experiment}"])
+    budget, constant, decay = schedule.max_batches, schedule.model.scheduler.constant_batches, schedule.model.scheduler.decay_batches
+    assert constant + decay == budget  # the lr reaches 0 on the budget's last batch
+    # the same shape over 12 batches (as bench/toy_modes.py --steps scales it)
+    constant = round(constant * 12 / budget)
     cfg = compose_config(
         tmp_path,
-        [f"experiment={experiment}", "max_batches=12", "logger=none", "trainer.accelerator=cpu", "print_config=false",
+        [f"experiment={experiment}", "max_batches=12", f"model.scheduler.constant_batches={constant}",
+         f"model.scheduler.decay_batches={12 - constant}", "logger=none", "trainer.accelerator=cpu", "print_config=false",
          "++trainer.enable_model_summary=false", "callbacks.sample_metrics.every_n_steps=12",
          "callbacks.sample_metrics.num_samples=200", "callbacks.sample_grid.every_n_steps=12"],
     )
     assert cfg.data._target_.endswith("RingDataModule" if data == "ring8" else "GridDataModule")
-    assert cfg.model.discriminator.pack == 2 and cfg.model.scheduler.decay_batches == 12
+    assert cfg.model.discriminator.pack == 2
     metrics = train(cfg)
     assert 0 <= metrics["metrics/modes"] <= (8 if data == "ring8" else 25)  # scored with the experiment's metric
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["global_step"] == 2 * 12  # one D and one G step per batch
-    # both players' last batch trained at 1/12 of the lr; the schedules sit at that batch, so a resume goes on from it
+    # both players' last batch trained at 1/(decay batches) of the lr; the schedules sit at that batch, so a resume
+    # goes on from it
     for group in (optimizer["param_groups"][0] for optimizer in state["optimizer_states"]):
-        assert group["initial_lr"] == pytest.approx(1e-3) and group["lr"] == pytest.approx(1e-3 / 12)
+        assert group["initial_lr"] == pytest.approx(1e-3) and group["lr"] == pytest.approx(1e-3 / (12 - constant))
     assert [s["last_epoch"] for s in state["lr_schedulers"]] == [11, 11]

@@ -24,7 +24,7 @@ from genlab.callbacks.periodic import PeriodicCallback, batches_seen
 from genlab.callbacks.stopping import StopAfterBatches
 from genlab.checkpoints import GENLAB_KEY, AtomicCheckpointIO, check_fits, load_checkpoint
 from genlab.console import report, show_config
-from genlab.speed import apply_speed_switches, check_speed_settings
+from genlab.speed import apply_speed_switches, check_speed_settings, skip_unloadable_nvml
 from genlab.validation import check_config_types
 
 # Left out of the end-of-run summary (they are in the loggers): per-class histograms (``classes_fraction_<c>``),
@@ -228,6 +228,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_model_fits_data(cfg)
     check_config_types(cfg)  # trainer.max_epochs=abc: the key and what it takes, before anything is built
     check_speed_settings(cfg)
+    skip_unloadable_nvml()
     checkpoint, resumed_run = None, None
     if cfg.get("ckpt_path"):  # a missing, unsafe or corrupt checkpoint stops here with one message, before any work
         checkpoint = resume_from(cfg.ckpt_path)

@@ -34,6 +34,7 @@ from genlab.losses import (
     auxiliary_classifier_discriminator_loss,
     auxiliary_classifier_generator_loss,
     feature_matching_loss,
+    plain,
 )
 from genlab.models.averaging import ParameterAverage
 from genlab.models.base import GenerativeModule, LabelConditioning, evaluating, reject_condition
@@ -119,10 +120,10 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         self.discriminator = discriminator
         self.optimizer_factories = dict(optimizer)
         self.scheduler_factory = scheduler
-        self.discriminator_loss = loss["discriminator"]
-        self.generator_loss = loss["generator"]
+        self.discriminator_loss = plain(loss["discriminator"])
+        self.generator_loss = plain(loss["generator"])
         self.n_critic = n_critic
-        self.penalties = dict(penalties or {})
+        self.penalties = {name: plain(penalty) for name, penalty in (penalties or {}).items()}
         self.weight_clip = weight_clip
         self.feature_matching = feature_matching
         self.historical_averaging = historical_averaging

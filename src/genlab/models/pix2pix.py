@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.data.batch import Batch
-from genlab.losses import l1_loss
+from genlab.losses import l1_loss, plain
 from genlab.models.translation import TranslationModule
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -90,8 +90,8 @@ class Pix2Pix(TranslationModule):
         self.channels: int = generator.out_channels
         self.discriminator = discriminator(in_channels=source_channels + self.channels)
         self.optimizer_factories = dict(optimizer)
-        self.discriminator_loss = loss["discriminator"]
-        self.generator_loss = loss["generator"]
+        self.discriminator_loss = plain(loss["discriminator"])
+        self.generator_loss = plain(loss["generator"])
         self.lambda_l1 = float(lambda_l1)
         self.scheduler_factory = scheduler
 

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from genlab.checkpoints import load_checkpoint
 from genlab.data.batch import Batch
 from genlab.data.super_resolution import bicubic_upsample
+from genlab.losses import plain
 from genlab.models.translation import TranslationModule
 from genlab.nets.vgg import VGGFeatures
 
@@ -86,7 +87,7 @@ class SuperResolutionModule(TranslationModule):
             raise ValueError(f"model.optimizer needs entries for {sorted(self.players)}; missing {sorted(missing)}.")
         self.generator = generator
         self.optimizer_factories = dict(optimizer)
-        self.content_loss = content_loss
+        self.content_loss = plain(content_loss)
         self.scheduler_factory = scheduler
         self.generator_weights = generator_weights
 
@@ -188,8 +189,8 @@ class SuperResolutionGAN(SuperResolutionModule):
             raise ValueError(f"model.pretraining_batches counts content-loss-only batches and must be >= 0, got {pretraining_batches}.")
         self.automatic_optimization = False
         self.discriminator = discriminator
-        self.discriminator_loss = loss["discriminator"]
-        self.generator_loss = loss["generator"]
+        self.discriminator_loss = plain(loss["discriminator"])
+        self.generator_loss = plain(loss["generator"])
         self.adversarial_weight = adversarial_weight
         self.pretraining_batches = pretraining_batches
 
