@@ -66,6 +66,9 @@ def run_one(job: dict) -> dict:
 
     from genlab.evaluation import score_samples
     from genlab.metrics.modes import ModeCoverage
+    from genlab.speed import skip_unloadable_nvml
+
+    skip_unloadable_nvml()  # as train() does: Lightning's NVML-based CUDA check costs ~0.5 ms a step without NVML
 
     steps = job["steps"]
     if job["preset"] in EXPERIMENTS:
