@@ -171,16 +171,16 @@ def table(results: list[dict]) -> list[str]:
     return lines
 
 
-def budget_share(results: list[dict], steps: int) -> str:
+def budget_share(budgets: list[int]) -> str:
     """"20000 batches are 5.00%" or, for rows of different lengths, "20000-80000 batches are 5.00-20.00%"."""
-    low, high = min((r["steps"] for r in results), default=steps), max((r["steps"] for r in results), default=steps)
+    low, high = min(budgets), max(budgets)
     if low == high:
         return f"{high} batches are {100 * high / 400_000:.2f}%"
     return f"{low}-{high} batches are {100 * low / 400_000:.2f}-{100 * high / 400_000:.2f}%"
 
 
-def write_doc(results: list[dict], path: Path, steps: int, wall_minutes: float | None, machine: str) -> None:
-    """``wall_minutes``: None when the table is only reported (--report-only), not trained."""
+def write_doc(results: list[dict], path: Path, budgets: list[int], wall_minutes: float | None, machine: str) -> None:
+    """``budgets``: the rows' batches; ``wall_minutes``: None when the table is only reported (--report-only)."""
     published = ["| published | ring8 (modes / % HQ / rev. KL) | grid25 (modes / % HQ / rev. KL) |", "|---|---|---|"]
     published += [f"| {name} | {ring} | {grid} |" for name, ring, grid in PUBLISHED]
     text = "\n".join(
@@ -192,7 +192,7 @@ def write_doc(results: list[dict], path: Path, steps: int, wall_minutes: float |
             f"- **Date:** {datetime.date.today().isoformat()}  **Machine:** {machine}",
             "- **Budget:** the batches column: training batches of 100 points per run (the generator steps every "
             "`n_critic`-th batch), one CPU thread per run; PacGAN trains 400 epochs of 1000 batches "
-            f"(400k batches), so {budget_share(results, steps)} of their budget."
+            f"(400k batches), so {budget_share(budgets)} of their budget."
             + ("" if wall_minutes is None else f" Benchmark wall time {wall_minutes:.0f} min."),
             "- **Protocol:** each row exactly as `python train.py model=<preset> data=<data> seed=<s>` (or "
             "`experiment=<row>` for the experiment rows) builds it (the presets: toy MLPs of PacGAN, G 4x400 ReLU+BN, D 3x200 "
@@ -250,10 +250,10 @@ def main() -> None:
                     f.write(json.dumps(result) + "\n")
                 print(json.dumps(result), flush=True)
     results = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
-    steps = max((r["steps"] for r in results), default=args.steps or 600)
+    budgets = [r["steps"] for r in results] or [args.steps or 600]
     machine = f"CPU only, {os.cpu_count()} cores shared with other jobs ({platform.processor() or platform.machine()}), {args.workers} runs in parallel"
     print("\n".join(table(results)))
-    write_doc(results, args.doc, steps, None if args.report_only else (time.time() - start) / 60, machine)
+    write_doc(results, args.doc, budgets, None if args.report_only else (time.time() - start) / 60, machine)
     print(f"wrote {args.doc}")
 
 
