@@ -11,7 +11,9 @@ optimizers.
 The two paths run interleaved batch by batch in one process: after each batch of the train flow, a callback runs
 one plain step (with its own nets and its own copy of the data loader) and times it; the framework's batch is
 everything else in the cycle (Lightning's loop, data, training step, callbacks, logger). Background load thus hits
-both alike. Per run, the medians over batches ``warmup .. warmup + steps`` (start-up, compilation and the occasional
+both alike. A third path, the floor, runs the plain step as the smallest LightningModule that can (manual
+optimization, no callbacks, logger, progress bar or checkpoints), paired with the plain loop the same way: what
+Lightning itself costs a batch, which no change in genlab can remove. Per run, the medians over batches ``warmup .. warmup + steps`` (start-up, compilation and the occasional
 batch with a grid or a checkpoint do not move a median); the table gives the median and the spread (min-max) of
 ``--repeats`` runs. genlab / plain is the median of the per-batch ratios.
 """
@@ -37,7 +39,16 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 TABLES: dict[str, dict[str, list[str]]] = {
     "default": {"DCGAN, MNIST-5k 32 px, batch 64": []},
-    "toy": {"toy_gan, ring8, batch 100": ["model=toy_gan", "data=ring8"]},
+    # the toy preset as `python train.py model=toy_gan data=ring8` runs it, then without what genlab adds per batch:
+    # losses handed to Lightning every 10th batch (~1 ms a value in Lightning 2.6), the callbacks and the logger
+    "toy": {
+        "toy_gan, ring8, batch 100": ["model=toy_gan", "data=ring8"],
+        "  losses logged every 100 batches": ["model=toy_gan", "data=ring8", "trainer.log_every_n_steps=100"],
+        "  no logging, callbacks, logger or bar": [
+            "model=toy_gan", "data=ring8", "trainer.log_every_n_steps=100000", "callbacks=none", "logger=none",
+            "++trainer.enable_progress_bar=false",
+        ],
+    },
     # DCGAN at CelebA's size from the embedded digits (64 px, 3 channels): no download on a GPU machine
     "gpu": {
         "fp32": [],
@@ -98,6 +109,38 @@ class PlainStep:
         D.requires_grad_(True)
 
 
+class BareLightningStep(pl.LightningModule):
+    """The plain step written with Lightning's manual-optimization API and nothing else: ``self.optimizers()``,
+    ``manual_backward``, ``toggle_optimizer`` around the G step, the wrapped optimizers' ``step``."""
+
+    def __init__(self, step: PlainStep):
+        super().__init__()
+        self.automatic_optimization = False
+        self.step = step
+        self.G, self.D = step.G, step.D
+
+    def configure_optimizers(self):
+        return [self.step.d_opt, self.step.g_opt]
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        d_opt, g_opt = self.optimizers()
+        real = batch.images.to(memory_format=self.step.memory_format)
+        with self.step.autocast():
+            with torch.no_grad():
+                fake = self.G(torch.randn(len(real), self.G.latent_dim, device=self.device))
+            loss = self.step.d_loss(self.D(real), self.D(fake))
+        d_opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        d_opt.step()
+        self.toggle_optimizer(g_opt)
+        with self.step.autocast():
+            loss = self.step.g_loss(self.D(self.G(torch.randn(len(real), self.G.latent_dim, device=self.device))))
+        g_opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        g_opt.step()
+        self.untoggle_optimizer(g_opt)
+
+
 class PairedTimer(pl.Callback):
     """Times the train flow and the plain loop batch by batch, interleaved in one process: after each framework batch
     it runs one plain step. A framework batch is everything between the end of one plain step and the start of the
@@ -152,6 +195,26 @@ def paired_times(overrides: list[str], steps: int, warmup: int, device: str) -> 
     return PairedTimer.last.framework_seconds, PairedTimer.last.plain_seconds
 
 
+def floor_times(overrides: list[str], steps: int, warmup: int, device: str) -> tuple[list[float], list[float]]:
+    """The same pairing for :class:`BareLightningStep` in a Trainer with nothing but the timer: per-batch seconds of
+    bare Lightning and of the plain loop."""
+    with tempfile.TemporaryDirectory() as out:
+        cfg = compose_run([*overrides, f"trainer.accelerator={device}"], Path(out))
+        pl.seed_everything(cfg.seed, verbose=False)
+        bare = BareLightningStep(PlainStep(cfg, torch.device(device)))
+        PairedTimer.next_plain = PlainStep(cfg, torch.device(device))
+        trainer = pl.Trainer(
+            accelerator=device, devices=1, max_steps=2 * (warmup + steps), logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, callbacks=[PairedTimer(warmup, steps)],
+            default_root_dir=out,
+        )
+        try:
+            trainer.fit(bare, train_dataloaders=bare.step.loader)
+        finally:
+            PairedTimer.next_plain = None
+    return PairedTimer.last.framework_seconds, PairedTimer.last.plain_seconds
+
+
 def spread(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
     median, low, high = (v * scale for v in (statistics.median(values), min(values), max(values)))
     return f"{median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
@@ -171,20 +234,26 @@ def main() -> None:
     for name, row in TABLES[args.table].items():
         overrides = [*row, *common]
         batch_size = compose_run(overrides, Path(tempfile.gettempdir())).data.batch_size
-        runs = [paired_times(overrides, args.steps, args.warmup, args.device) for _ in range(args.repeats)]
+        runs, floor_runs = [], []
+        for _ in range(args.repeats):  # alternated, so a change in background load hits both
+            runs.append(paired_times(overrides, args.steps, args.warmup, args.device))
+            floor_runs.append(floor_times(overrides, args.steps, args.warmup, args.device))
         framework = [statistics.median(f) for f, _ in runs]
         plain = [statistics.median(p) for _, p in runs]
         ratios = [statistics.median([a / b for a, b in zip(f, p)]) for f, p in runs]
-        rows.append((name, plain, framework, ratios, batch_size))
+        floor = [statistics.median([a / b for a, b in zip(f, p)]) for f, p in floor_runs]
+        rows.append((name, plain, framework, ratios, floor, batch_size))
     hardware = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
     print(f"\nms per batch (D + G step): median over {args.steps} batches after {args.warmup} warm-up, the two paths "
           f"interleaved batch by batch; median (min-max) of {args.repeats} runs; {hardware}; torch {torch.__version__}; "
           f"{date.today()}; overrides: {' '.join(common) or 'none'}")
-    print("| setting | plain loop, ms | genlab train flow, ms | genlab / plain | images/s plain | images/s genlab |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, plain, framework, ratios, batch_size in rows:
+    print("| setting | plain loop, ms | genlab train flow, ms | genlab / plain | bare Lightning / plain | images/s plain "
+          "| images/s genlab |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, plain, framework, ratios, floor, batch_size in rows:
         print(f"| {name} | {spread(plain, 1e3)} | {spread(framework, 1e3)} | {spread(ratios, digits=3)} | "
-              f"{batch_size / statistics.median(plain):.0f} | {batch_size / statistics.median(framework):.0f} |")
+              f"{spread(floor, digits=3)} | {batch_size / statistics.median(plain):.0f} | "
+              f"{batch_size / statistics.median(framework):.0f} |")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from genlab.losses import (
 )
 from genlab.models.averaging import ParameterAverage
 from genlab.models.base import GenerativeModule, LabelConditioning, evaluating, reject_condition
+from genlab.models.standing_statistics import check_standing_statistics, measure_standing_statistics
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 Critic = Callable[[Tensor], Tensor]
@@ -83,6 +84,10 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
             adv + w * (CE(real) + CE(fake)), G minimises adv + w * CE(fake). Refused for other discriminators.
         scheduler: an LR schedule constructor missing only the optimizer (``genlab.schedules.linear_decay_by_batch``
             or ``linear_decay``), one per player; ``None``: constant learning rates, as in the papers' presets.
+        standing_statistics: ``{"batches": B, "batch_size": N}``: before sampling from weights it has not sampled
+            from yet, the sampling net's BatchNorm statistics are measured on B batches of N latents of its own
+            (Brock et al. 2019; :mod:`genlab.models.standing_statistics`) instead of the running averages kept in
+            training. Training itself is unchanged; ``None``: the running averages.
     """
 
     def __init__(
@@ -99,6 +104,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         generator_ema: float | None = None,
         auxiliary_weight: float | None = None,
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        standing_statistics: dict[str, int] | None = None,
     ):
         super().__init__()
         if n_critic < 1:
@@ -132,6 +138,11 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         self.generator_ema = ParameterAverage(generator, decay=generator_ema) if generator_ema is not None else None
         self.generator_history = ParameterAverage(generator) if historical_averaging else None
         self.discriminator_history = ParameterAverage(discriminator) if historical_averaging else None
+        self.standing_statistics = check_standing_statistics(standing_statistics)
+        # whether the sampling net's statistics were measured for its current weights: cleared by every generator
+        # step and every load_state_dict (a checkpoint's running averages are the training's, or stale)
+        self._statistics_measured = False
+        self.register_load_state_dict_post_hook(lambda module, keys: setattr(module, "_statistics_measured", False))
 
     def configure_optimizers(self):
         optimizers = [
@@ -163,8 +174,19 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
     # -- the sampling contract ----------------------------------------------------------------------------------------
     @property
     def sampling_net(self) -> nn.Module:
-        """The generator that :meth:`sample` and :meth:`decode` use: the EMA copy when there is one."""
-        return self.generator if self.generator_ema is None else self.generator_ema.module
+        """The generator that :meth:`sample` and :meth:`decode` use: the EMA copy when there is one, with standing
+        statistics measured first when ``standing_statistics`` is set and the weights changed since the last time."""
+        net = self.generator if self.generator_ema is None else self.generator_ema.module
+        if self.standing_statistics is not None and not self._statistics_measured:
+            # a stream of its own, seeded the same each time: equal weights get equal statistics, and sampling never
+            # moves the training noise (self.rng), so a resumed run stays exact
+            stream = torch.Generator().manual_seed(0)
+            with evaluating(net):  # leaves net in the mode it was in
+                measure_standing_statistics(
+                    net, lambda n: self.generate(self.draw_latent(n, generator=stream), net), **self.standing_statistics
+                )
+            self._statistics_measured = True
+        return net
 
     def sample(self, n: int, *, condition: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` samples; a conditional scheme makes them for ``condition`` (class ids), else for uniform labels."""
@@ -216,6 +238,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
             self.generator_history.update(self.generator)
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator)
+        self._statistics_measured = False
         return logs
 
     def discriminator_objective(self, batch: Batch, fake: Tensor, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
