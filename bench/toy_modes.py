@@ -14,7 +14,9 @@ Rows named after an experiment config (``toy_ring8``, ``toy_grid25``) train ``py
 their own data, settings and budget (``max_batches``, or ``--steps`` when given), whatever ``--data`` says.
 
 Runs are appended to a JSON-lines file as they finish (--results), so an interrupted benchmark can be reported
-with --report-only.
+with --report-only. ``--rescore OLD.jsonl`` trains nothing: it scores the final checkpoint of each run listed in OLD
+(its run directory under ``--runs``) with today's code and config, keeping OLD's training time: for a change of how
+samples are drawn (model.standing_statistics) that leaves training as it was.
 """
 
 import argparse
@@ -24,6 +26,7 @@ import math
 import multiprocessing as mp
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -39,6 +42,7 @@ VARIANTS = {f"pacgan{m}": ("toy_gan", [f"model.discriminator.pack={m}"]) for m i
 DATA = ["ring8", "grid25"]
 NUM_MODES = {"ring8": 8, "grid25": 25}
 IMAGES = ROOT / "docs" / "images" / "results"
+RUNS = Path("/tmp/genlab_toy_modes")  # one run directory per (row, data, seed): its Lightning checkpoints
 
 # Published numbers (../shared/references/vae_ar_modes.md section 3): modes / % high quality / reverse KL.
 PUBLISHED = [
@@ -55,7 +59,8 @@ PUBLISHED = [
 
 
 def run_one(job: dict) -> dict:
-    """Train one (preset, data, seed) for ``steps`` batches on one CPU thread and score 2500 samples."""
+    """Train one (preset, data, seed) for ``steps`` batches on one CPU thread and score 2500 samples; with
+    ``job["rescore"]``, load the final checkpoint of that run from ``job["runs"]`` instead of training."""
     import torch
 
     torch.set_num_threads(1)
@@ -84,27 +89,54 @@ def run_one(job: dict) -> dict:
                 "logger=none", "callbacks=none", "trainer.accelerator=cpu", "print_config=false",
                 f"trainer.max_epochs={math.ceil(steps / 1000)}", f"++trainer.limit_train_batches={min(steps, 1000)}",
                 "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",
-                f"paths.output_dir=/tmp/genlab_toy_modes/{job['preset']}_{job['data']}_{job['seed']}",
+                f"paths.output_dir={Path(job['runs']) / run_name(job)}",
             ],
         )
     pl.seed_everything(job["seed"], workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-    start = time.time()
-    trainer.fit(model, datamodule=datamodule)
-    seconds = time.time() - start
+    if job.get("rescore"):
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        model.load_state_dict(torch.load(final_checkpoint(job), weights_only=True)["state_dict"])
+        seconds = job["train_seconds"]
+    else:
+        trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+        start = time.time()
+        trainer.fit(model, datamodule=datamodule)
+        seconds = time.time() - start
     metric = ModeCoverage()
     metric.prepare(datamodule)
     values = score_samples(model, {"m": metric}, num_samples=2500, batch_size=2500, seed=job["seed"])
     if job["preset"] in EXPERIMENTS:  # the picture of the row: the 2500 points it was scored on
         save_scatter(model, datamodule, job, values)
-    return job | {
+    return {k: v for k, v in job.items() if k not in ("rescore", "runs")} | {
         "modes": values["m_modes"],
         "high_quality": 100 * values["m_high_quality"],
         "reverse_kl": values["m_reverse_kl"],
         "train_seconds": seconds,
     }
+
+
+def run_name(job: dict) -> str:
+    return f"{job['preset']}_{job['data']}_{job['seed']}"
+
+
+def final_checkpoint(job: dict) -> Path:
+    """The last checkpoint Lightning wrote in the run's directory (``epoch=E-step=S[-vN].ckpt``; of equal steps the
+    newest, a rerun's), which must be from the run's last epoch (runs train epochs of up to 1000 batches)."""
+    def epoch_step(path: Path) -> tuple[int, int]:
+        epoch, step = re.fullmatch(r"epoch=(\d+)-step=(\d+)(?:-v\d+)?", path.stem).groups()
+        return int(epoch), int(step)
+
+    found = sorted(Path(job["runs"], run_name(job), "checkpoints").glob("epoch=*-step=*.ckpt"),
+                   key=lambda p: (epoch_step(p)[1], p.stat().st_mtime))
+    if not found:
+        raise FileNotFoundError(f"--rescore: no checkpoint of {run_name(job)} in {Path(job['runs'], run_name(job))}.")
+    epochs = epoch_step(found[-1])[0] + 1
+    if epochs < math.ceil(job["steps"] / 1000):
+        raise ValueError(f"--rescore: {found[-1]} ends epoch {epochs}, short of the run's {job['steps']} batches.")
+    return found[-1]
 
 
 def save_scatter(model, datamodule, job: dict, values: dict) -> None:
@@ -229,6 +261,9 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "outputs" / "toy_modes.jsonl")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "toy_modes.md")
     parser.add_argument("--report-only", action="store_true", help="write the table from --results, train nothing")
+    parser.add_argument("--rescore", type=Path, default=None,
+                        help="a results file: score its runs' final checkpoints again with today's code, train nothing")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="the runs' directories (checkpoints)")
     args = parser.parse_args()
 
     start = time.time()
@@ -237,13 +272,18 @@ def main() -> None:
         if args.first_seed == 0:
             args.results.write_text("")  # a new benchmark; later seeds (--first-seed) add to it
         seeds = range(args.first_seed, args.first_seed + args.seeds)
-        jobs = [
-            {"preset": p, "data": d, "seed": s, "steps": args.steps or 600}
-            for d in args.data for p in args.presets if p not in EXPERIMENTS for s in seeds
-        ] + [
-            {"preset": p, "data": EXPERIMENTS[p], "seed": s, "steps": args.steps or experiment_budget(p)}
-            for p in args.presets if p in EXPERIMENTS for s in seeds
-        ]
+        if args.rescore:
+            jobs = [json.loads(line) | {"rescore": True} for line in args.rescore.read_text().splitlines() if line.strip()]
+            jobs = [job for job in jobs if job["preset"] in args.presets and job["seed"] in seeds]
+        else:
+            jobs = [
+                {"preset": p, "data": d, "seed": s, "steps": args.steps or 600}
+                for d in args.data for p in args.presets if p not in EXPERIMENTS for s in seeds
+            ] + [
+                {"preset": p, "data": EXPERIMENTS[p], "seed": s, "steps": args.steps or experiment_budget(p)}
+                for p in args.presets if p in EXPERIMENTS for s in seeds
+            ]
+        jobs = [job | {"runs": str(args.runs)} for job in jobs]
         with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
             for result in pool.imap_unordered(run_one, jobs):
                 with args.results.open("a") as f:
@@ -253,7 +293,7 @@ def main() -> None:
     budgets = [r["steps"] for r in results] or [args.steps or 600]
     machine = f"CPU only, {os.cpu_count()} cores shared with other jobs ({platform.processor() or platform.machine()}), {args.workers} runs in parallel"
     print("\n".join(table(results)))
-    write_doc(results, args.doc, budgets, None if args.report_only else (time.time() - start) / 60, machine)
+    write_doc(results, args.doc, budgets, None if args.report_only or args.rescore else (time.time() - start) / 60, machine)
     print(f"wrote {args.doc}")
 
 

@@ -199,3 +199,23 @@ def test_toy_experiments_train_pacgan2_with_the_lr_decayed_to_zero_at_the_end_of
     for group in (optimizer["param_groups"][0] for optimizer in state["optimizer_states"]):
         assert group["initial_lr"] == pytest.approx(1e-3) and group["lr"] == pytest.approx(1e-3 / (12 - constant))
     assert [s["last_epoch"] for s in state["lr_schedulers"]] == [11, 11]
+
+
+def test_rescoring_picks_the_runs_final_checkpoint_and_refuses_an_unfinished_run(tmp_path: Path):
+    import os
+    import sys
+
+    sys.path.insert(0, str(CONF_DIR.parent / "bench"))
+    from toy_modes import final_checkpoint
+
+    job = {"preset": "toy_grid25", "data": "grid25", "seed": 3, "steps": 80000, "runs": str(tmp_path)}
+    checkpoints = tmp_path / "toy_grid25_grid25_3" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    for age, name in enumerate(["epoch=79-step=160000-v1.ckpt", "epoch=79-step=160000.ckpt", "epoch=9-step=20000.ckpt"]):
+        (checkpoints / name).touch()
+        os.utime(checkpoints / name, (1e9 - age, 1e9 - age))  # the -v1 file is the newest: a rerun's
+    assert final_checkpoint(job).name == "epoch=79-step=160000-v1.ckpt"
+    for finished in checkpoints.glob("epoch=79*"):
+        finished.unlink()
+    with pytest.raises(ValueError, match="short of the run's 80000 batches"):
+        final_checkpoint(job)

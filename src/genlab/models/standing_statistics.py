@@ -4,11 +4,12 @@ A generator with BatchNorm trains on batch statistics and samples (eval mode) wi
 kept with momentum 0.1: an average over the last ~10 batches, each normalised by its own noisy batch statistics,
 taken while the weights moved; an EMA generator even borrows the live generator's. Where precision matters the
 difference shows: on the 25-Gaussian grid (std 0.05, samples count when within 0.15 of a mode) the same five
-checkpoints put 78.5 % of their samples near a mode with the running averages and 93.3 % with statistics measured
-in 20 batches of 1000 (docs/toy_modes.md). Brock et al. 2019 (BigGAN) sample with such "standing statistics"
-(their code's --accumulate_stats); Wu & Johnson 2021 ("Rethinking 'Batch' in BatchNorm", Sec. 3: PreciseBN) show why the batches must be
-large: each layer's statistics are measured on inputs normalised by the layers before it with *batch* statistics,
-so small batches put their noise into the later layers' estimates (here 100 batches of 100: 86.8 %).
+checkpoints put 78.5 % of their samples near a mode with the running averages and 93.5 % with statistics measured
+in 20 batches of 1000 (docs/toy_modes.md). Brock et al. 2019 (BigGAN) sample with such "standing statistics" (their
+code's --accumulate_stats); Wu & Johnson 2021 ("Rethinking 'Batch' in BatchNorm", PreciseBN) show why the batches
+must be large: each layer's statistics are measured on inputs normalised by the layers before it with *batch*
+statistics, so small batches put their noise into the later layers' estimates (here 100 batches of 100: 86.8 %).
+Not a free gain everywhere: the default DCGAN run scores classifier FID 3.91 with it against 3.70 without.
 """
 
 from collections.abc import Callable, Mapping
