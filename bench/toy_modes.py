@@ -211,8 +211,10 @@ def budget_share(budgets: list[int]) -> str:
     return f"{low}-{high} batches are {100 * low / 400_000:.2f}-{100 * high / 400_000:.2f}%"
 
 
-def write_doc(results: list[dict], path: Path, budgets: list[int], wall_minutes: float | None, machine: str) -> None:
-    """``budgets``: the rows' batches; ``wall_minutes``: None when the table is only reported (--report-only)."""
+def write_doc(results: list[dict], path: Path, budgets: list[int], wall_minutes: float | None, machine: str,
+              rescored: bool = False) -> None:
+    """``budgets``: the rows' batches; ``wall_minutes``: None when nothing was trained (--report-only, --rescore);
+    ``rescored``: the rows score earlier runs' checkpoints (--rescore)."""
     published = ["| published | ring8 (modes / % HQ / rev. KL) | grid25 (modes / % HQ / rev. KL) |", "|---|---|---|"]
     published += [f"| {name} | {ring} | {grid} |" for name, ring, grid in PUBLISHED]
     text = "\n".join(
@@ -233,6 +235,8 @@ def write_doc(results: list[dict], path: Path, budgets: list[int], wall_minutes:
             "`genlab.metrics.modes.ModeCoverage` (high quality = within 3 std of the nearest mode; modes = modes "
             "nearest to at least one high-quality sample; reverse KL of the high-quality mode histogram to uniform).",
             "- Mean ± sample std over seeds (PacGAN reports standard errors over 10 trials, VEEGAN means over 5).",
+            *(["- **Rescored** (`--rescore`): the rows score the final checkpoints of earlier runs with this code's "
+                "sampler; the training times are those runs'."] if rescored else []),
             "",
             "## Measured",
             "",
@@ -291,9 +295,11 @@ def main() -> None:
                 print(json.dumps(result), flush=True)
     results = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
     budgets = [r["steps"] for r in results] or [args.steps or 600]
-    machine = f"CPU only, {os.cpu_count()} cores shared with other jobs ({platform.processor() or platform.machine()}), {args.workers} runs in parallel"
+    machine = f"CPU only, {os.cpu_count()} cores shared with other jobs ({platform.processor() or platform.machine()})"
+    machine += "" if args.rescore else f", {args.workers} runs in parallel"
     print("\n".join(table(results)))
-    write_doc(results, args.doc, budgets, None if args.report_only or args.rescore else (time.time() - start) / 60, machine)
+    trained = not (args.report_only or args.rescore)
+    write_doc(results, args.doc, budgets, (time.time() - start) / 60 if trained else None, machine, bool(args.rescore))
     print(f"wrote {args.doc}")
 
 
