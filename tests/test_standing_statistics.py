@@ -2,6 +2,7 @@
 drawn batches, sampling is deterministic and leaves the training noise alone, training is unchanged, and sampling
 with them matches the generator's train-mode output on a large batch more closely than training's running averages."""
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -82,12 +83,16 @@ def test_sampling_is_deterministic_and_leaves_the_training_noise_alone(tmp_path:
     assert model.generator.training  # the mode it was in
 
 
-def test_loading_weights_measures_again(tmp_path: Path):
+def test_loading_weights_measures_again_and_the_module_still_pickles(tmp_path: Path):
     model, _ = toy_model(tmp_path, STANDING)
     model.sample(4)
     assert model._statistics_measured
     model.load_state_dict(model.state_dict())
     assert not model._statistics_measured
+    copy = pickle.loads(pickle.dumps(model))  # strategy=ddp_spawn pickles the module
+    copy.sample(4)
+    copy.load_state_dict(model.state_dict())
+    assert not copy._statistics_measured
 
 
 def test_standing_statistics_match_the_train_mode_generator_better_than_running_averages(tmp_path: Path):

@@ -142,7 +142,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         # whether the sampling net's statistics were measured for its current weights: cleared by every generator
         # step and every load_state_dict (a checkpoint's running averages are the training's, or stale)
         self._statistics_measured = False
-        self.register_load_state_dict_post_hook(lambda module, keys: setattr(module, "_statistics_measured", False))
+        self.register_load_state_dict_post_hook(statistics_not_measured)
 
     def configure_optimizers(self):
         optimizers = [
@@ -288,6 +288,12 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
 
     def _features(self, samples: Tensor, labels: Tensor | None) -> Tensor:
         return self.discriminator.features(samples, labels) if self.conditional else self.discriminator.features(samples)
+
+
+def statistics_not_measured(module: "AdversarialModule", incompatible_keys) -> None:
+    """``load_state_dict`` hook: loaded weights have not had their standing statistics measured (a module-level
+    function, not a lambda, so the module still pickles, as ddp_spawn needs)."""
+    module._statistics_measured = False
 
 
 def check_nets(generator: nn.Module, discriminator: nn.Module) -> None:
