@@ -36,6 +36,9 @@ FAST = [
 SMALL_DCGAN = ["model.generator.width=8", "model.discriminator.width=8"]
 SMALL_GAN = ["model.generator.hidden=[32,64]", "model.discriminator.hidden=[64,32]"]
 SMALL = {"dcgan": SMALL_DCGAN, "gan": SMALL_GAN}
+# The 2-D toy GAN on 16-unit nets, quiet and on the CPU: a run of a few batches takes a second.
+SMALL_TOY = ["model=toy_gan", "data=ring8", "model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]",
+             "print_config=false", "trainer.accelerator=cpu", "metrics=none", "++trainer.enable_model_summary=false"]
 
 
 def compose_config(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:

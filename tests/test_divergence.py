@@ -8,15 +8,13 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, compose_config
+from conftest import CONF_DIR, SMALL_TOY, compose_config
 from genlab.callbacks.divergence import DivergenceGuard, TrainingDiverged
 from genlab.checkpoints import CheckpointError, load_checkpoint
 from genlab.evaluate import evaluate
 from genlab.run import train
 
-TOY = ["model=toy_gan", "data=ring8", "model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]",
-       "data.num_points=1000", "trainer.max_epochs=1", "print_config=false", "trainer.accelerator=cpu", "logger=none",
-       "metrics=none", "++trainer.enable_model_summary=false", "callbacks.sample_grid.every_n_steps=1",
+TOY = [*SMALL_TOY, "data.num_points=1000", "trainer.max_epochs=1", "logger=none", "callbacks.sample_grid.every_n_steps=1",
        "callbacks.model_checkpoint.every_n_batches=1"]
 # plain SGD with an absurd learning rate: finite for a batch or two, then inf/NaN
 HUGE_LR = ["model.optimizer.discriminator._target_=torch.optim.SGD", "~model.optimizer.discriminator.betas",

@@ -10,13 +10,11 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from conftest import compose_config, tensors
+from conftest import SMALL_TOY, compose_config, tensors
 from genlab.models.standing_statistics import check_standing_statistics, measure_standing_statistics
 from genlab.run import train
 
-TOY = ["model=toy_gan", "data=ring8", "model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]",
-       "data.num_points=2000", "trainer.max_epochs=1", "print_config=false", "trainer.accelerator=cpu",
-       "metrics=none", "++trainer.enable_model_summary=false", "logger=none"]
+TOY = [*SMALL_TOY, "data.num_points=2000", "trainer.max_epochs=1", "logger=none"]
 STANDING = "model.standing_statistics={batches: 4, batch_size: 500}"
 
 
@@ -65,15 +63,11 @@ def test_training_is_unchanged_and_only_the_statistics_differ(tmp_path: Path):
 
 
 def toy_model(tmp_path: Path, *extra: str):
-    cfg = compose_config(tmp_path, [*TOY, *extra])
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    return instantiate(cfg.model, _recursive_=True), datamodule
+    return instantiate(compose_config(tmp_path, [*TOY, *extra]).model)
 
 
 def test_sampling_is_deterministic_and_leaves_the_training_noise_alone(tmp_path: Path):
-    model, _ = toy_model(tmp_path, STANDING)
+    model = toy_model(tmp_path, STANDING)
     before = model.rng.get_state()
     first = model.sample(50, generator=torch.Generator().manual_seed(1))
     model._statistics_measured = False  # measured again, from the same stream: the same statistics
@@ -84,7 +78,7 @@ def test_sampling_is_deterministic_and_leaves_the_training_noise_alone(tmp_path:
 
 
 def test_loading_weights_measures_again_and_the_module_still_pickles(tmp_path: Path):
-    model, _ = toy_model(tmp_path, STANDING)
+    model = toy_model(tmp_path, STANDING)
     model.sample(4)
     assert model._statistics_measured
     model.load_state_dict(model.state_dict())
@@ -101,7 +95,7 @@ def test_standing_statistics_match_the_train_mode_generator_better_than_running_
     averages training kept."""
     cfg = compose_config(tmp_path, [*TOY, "max_batches=60", "callbacks.sample_grid.every_n_steps=null"])
     train(cfg)
-    model, _ = toy_model(tmp_path / "m")
+    model = toy_model(tmp_path / "m")
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     model.load_state_dict(state)
     z = torch.randn(4000, model.latent_dim, generator=torch.Generator().manual_seed(3))

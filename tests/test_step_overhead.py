@@ -12,13 +12,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from conftest import compose_config
+from conftest import SMALL_TOY, compose_config
 from genlab.callbacks.divergence import TrainingDiverged, nonfinite_tensors
 from genlab.run import train
 
-TOY = ["model=toy_gan", "data=ring8", "model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]",
-       "data.num_points=2000", "trainer.max_epochs=1", "print_config=false", "trainer.accelerator=cpu",
-       "metrics=none", "++trainer.enable_model_summary=false", "callbacks.sample_grid.every_n_steps=null"]
+TOY = [*SMALL_TOY, "data.num_points=2000", "trainer.max_epochs=1", "callbacks.sample_grid.every_n_steps=null"]
 
 
 def logged_rows(run: Path) -> dict[int, dict[str, float]]:
