@@ -85,33 +85,41 @@ class PlainStep:
         self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
         self.device = device
 
+    def discriminator_objective(self, real: torch.Tensor) -> torch.Tensor:
+        """D's loss on ``real`` and a detached fake batch of the same size."""
+        z = torch.randn(len(real), self.G.latent_dim, device=self.device)
+        with self.autocast():
+            with torch.no_grad():
+                fake = self.G(z)
+            return self.d_loss(self.D(real), self.D(fake))
+
+    def generator_objective(self, n: int) -> torch.Tensor:
+        """G's loss on a fresh fake batch of ``n``."""
+        with self.autocast():
+            return self.g_loss(self.D(self.G(torch.randn(n, self.G.latent_dim, device=self.device))))
+
     def __call__(self) -> None:
         batch = next(self.batches, None)
         if batch is None:
             self.batches = iter(self.loader)
             batch = next(self.batches)
-        G, D = self.G, self.D
         real = batch.images.to(self.device, memory_format=self.memory_format)
-        z = torch.randn(len(real), G.latent_dim, device=self.device)
-        with self.autocast():
-            with torch.no_grad():
-                fake = G(z)
-            loss = self.d_loss(D(real), D(fake))
+        loss = self.discriminator_objective(real)
         self.d_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.d_opt.step()
-        D.requires_grad_(False)  # what toggle_optimizer does for the G step
-        with self.autocast():
-            loss = self.g_loss(D(G(torch.randn(len(real), G.latent_dim, device=self.device))))
+        self.D.requires_grad_(False)  # what toggle_optimizer does for the G step
+        loss = self.generator_objective(len(real))
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.g_opt.step()
-        D.requires_grad_(True)
+        self.D.requires_grad_(True)
 
 
 class BareLightningStep(pl.LightningModule):
-    """The plain step written with Lightning's manual-optimization API and nothing else: ``self.optimizers()``,
-    ``manual_backward``, ``toggle_optimizer`` around the G step, the wrapped optimizers' ``step``."""
+    """The plain step's objectives driven by Lightning's manual-optimization API and nothing else:
+    ``self.optimizers()``, ``manual_backward``, ``toggle_optimizer`` around the G step, the wrapped optimizers'
+    ``step``."""
 
     def __init__(self, step: PlainStep):
         super().__init__()
@@ -125,16 +133,12 @@ class BareLightningStep(pl.LightningModule):
     def training_step(self, batch, batch_idx: int) -> None:
         d_opt, g_opt = self.optimizers()
         real = batch.images.to(memory_format=self.step.memory_format)
-        with self.step.autocast():
-            with torch.no_grad():
-                fake = self.G(torch.randn(len(real), self.G.latent_dim, device=self.device))
-            loss = self.step.d_loss(self.D(real), self.D(fake))
+        loss = self.step.discriminator_objective(real)
         d_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         d_opt.step()
         self.toggle_optimizer(g_opt)
-        with self.step.autocast():
-            loss = self.step.g_loss(self.D(self.G(torch.randn(len(real), self.G.latent_dim, device=self.device))))
+        loss = self.step.generator_objective(len(real))
         g_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         g_opt.step()
