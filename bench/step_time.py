@@ -9,7 +9,8 @@ optimizers.
         model.generator.width=8 model.discriminator.width=8     # the GPU table's code path on a CPU, tiny
 
 The two paths run interleaved batch by batch in one process: after each batch of the train flow, a callback runs
-one plain step (with its own nets and its own copy of the data loader) and times it; the framework's batch is
+as many plain steps as that batch took (one, or ``model.steps_per_batch``; with its own nets and its own copy of the
+data loader, in batches of one step) and times them; times are per step. The framework's batch is
 everything else in the cycle (Lightning's loop, data, training step, callbacks, logger). Background load thus hits
 both alike. A third path, the floor, runs the plain step as the smallest LightningModule that can (manual
 optimization, no callbacks, logger, progress bar or checkpoints), paired with the plain loop the same way: what
@@ -48,6 +49,9 @@ TABLES: dict[str, dict[str, list[str]]] = {
             "model=toy_gan", "data=ring8", "trainer.log_every_n_steps=100000", "callbacks=none", "logger=none",
             "++trainer.enable_progress_bar=false",
         ],
+        # a loader batch of 8 x 100 split into 8 steps (model.steps_per_batch): Lightning's and the callbacks' work
+        # is paid once per 8 steps
+        "8 steps a loader batch (8 x 100)": ["model=toy_gan", "data=ring8", "data.batch_size=800", "model.steps_per_batch=8"],
     },
     # DCGAN at CelebA's size from the embedded digits (64 px, 3 channels): no download on a GPU machine
     "gpu": {
@@ -67,10 +71,9 @@ class PlainStep:
     speed switches applied by hand (autocast, channels-last tensors, compiled nets)."""
 
     def __init__(self, cfg: DictConfig, device: torch.device):
-        datamodule = instantiate(cfg.data)
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-        self.loader, self.batches = datamodule.train_dataloader(), iter(())
+        # batches of one step's size: the framework's loader batches hold model.steps_per_batch of them
+        self.steps_per_batch = cfg.model.get("steps_per_batch", 1)
+        self.loader, self.batches = train_loader(cfg, cfg.data.batch_size // self.steps_per_batch), iter(())
         model = instantiate(cfg.model)
         self.G, self.D = model.generator.to(device), model.discriminator.to(device)
         self.d_opt = instantiate(cfg.model.optimizer.discriminator)(self.D.parameters())
@@ -116,10 +119,18 @@ class PlainStep:
         self.D.requires_grad_(True)
 
 
+def train_loader(cfg: DictConfig, batch_size: int):
+    """The preset's training loader, in batches of ``batch_size``."""
+    datamodule = instantiate(cfg.data, batch_size=batch_size)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule.train_dataloader()
+
+
 class BareLightningStep(pl.LightningModule):
     """The plain step's objectives driven by Lightning's manual-optimization API and nothing else:
     ``self.optimizers()``, ``manual_backward``, ``toggle_optimizer`` around the G step, the wrapped optimizers'
-    ``step``."""
+    ``step``; one step on each of ``steps_per_batch`` slices of a loader batch, as ``AdversarialModule`` takes them."""
 
     def __init__(self, step: PlainStep):
         super().__init__()
@@ -132,22 +143,23 @@ class BareLightningStep(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> None:
         d_opt, g_opt = self.optimizers()
-        real = batch.images.to(memory_format=self.step.memory_format)
-        loss = self.step.discriminator_objective(real)
-        d_opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        d_opt.step()
-        self.toggle_optimizer(g_opt)
-        loss = self.step.generator_objective(len(real))
-        g_opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        g_opt.step()
-        self.untoggle_optimizer(g_opt)
+        images = batch.images.to(memory_format=self.step.memory_format)
+        for real in images.chunk(self.step.steps_per_batch):
+            loss = self.step.discriminator_objective(real)
+            d_opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            d_opt.step()
+            self.toggle_optimizer(g_opt)
+            loss = self.step.generator_objective(len(real))
+            g_opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            g_opt.step()
+            self.untoggle_optimizer(g_opt)
 
 
 class PairedTimer(pl.Callback):
     """Times the train flow and the plain loop batch by batch, interleaved in one process: after each framework batch
-    it runs one plain step. A framework batch is everything between the end of one plain step and the start of the
+    it runs as many plain steps as that batch took (``model.steps_per_batch``), and records seconds per step. A framework batch is everything between the end of one plain step and the start of the
     next (Lightning's loop, data, training step, every callback and logger); pairing them batch by batch exposes
     both paths to the same background load, which on a shared machine moves by tens of percent within seconds."""
 
@@ -165,11 +177,12 @@ class PairedTimer(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         start = clock(pl_module.device)
-        self.plain()
+        for _ in range(self.plain.steps_per_batch):
+            self.plain()
         end = clock(pl_module.device)
         if batch_idx >= self.warmup:
-            self.framework_seconds.append(start - self.mark)
-            self.plain_seconds.append(end - start)
+            self.framework_seconds.append((start - self.mark) / self.plain.steps_per_batch)
+            self.plain_seconds.append((end - start) / self.plain.steps_per_batch)
         self.mark = end
 
 
@@ -208,12 +221,12 @@ def floor_times(overrides: list[str], steps: int, warmup: int, device: str) -> t
         bare = BareLightningStep(PlainStep(cfg, torch.device(device)))
         PairedTimer.next_plain = PlainStep(cfg, torch.device(device))
         trainer = pl.Trainer(
-            accelerator=device, devices=1, max_steps=2 * (warmup + steps), logger=False, enable_checkpointing=False,
+            accelerator=device, devices=1, max_steps=2 * bare.step.steps_per_batch * (warmup + steps), logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, callbacks=[PairedTimer(warmup, steps)],
             default_root_dir=out,
         )
         try:
-            trainer.fit(bare, train_dataloaders=bare.step.loader)
+            trainer.fit(bare, train_dataloaders=train_loader(cfg, cfg.data.batch_size))
         finally:
             PairedTimer.next_plain = None
     return PairedTimer.last.framework_seconds, PairedTimer.last.plain_seconds
@@ -237,7 +250,8 @@ def main() -> None:
     rows = []
     for name, row in TABLES[args.table].items():
         overrides = [*row, *common]
-        batch_size = compose_run(overrides, Path(tempfile.gettempdir())).data.batch_size
+        cfg = compose_run(overrides, Path(tempfile.gettempdir()))
+        batch_size = cfg.data.batch_size // cfg.model.get("steps_per_batch", 1)  # a step's
         runs, floor_runs = [], []
         for _ in range(args.repeats):  # alternated, so a change in background load hits both
             runs.append(paired_times(overrides, args.steps, args.warmup, args.device))
@@ -248,7 +262,7 @@ def main() -> None:
         floor = [statistics.median([a / b for a, b in zip(f, p)]) for f, p in floor_runs]
         rows.append((name, plain, framework, ratios, floor, batch_size))
     hardware = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
-    print(f"\nms per batch (D + G step): median over {args.steps} batches after {args.warmup} warm-up, the two paths "
+    print(f"\nms per step (D + G): median over {args.steps} batches after {args.warmup} warm-up, the two paths "
           f"interleaved batch by batch; median (min-max) of {args.repeats} runs; {hardware}; torch {torch.__version__}; "
           f"{date.today()}; overrides: {' '.join(common) or 'none'}")
     print("| setting | plain loop, ms | genlab train flow, ms | genlab / plain | bare Lightning / plain | images/s plain "

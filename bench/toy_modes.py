@@ -1,7 +1,7 @@
 """2-D mode-collapse benchmark: every adversarial preset x {ring8, grid25} x seeds, VEEGAN / PacGAN protocol.
 
 Each run trains the preset as `python train.py model=<preset> data=<data> seed=<seed>` would (same configs, real
-Trainer), for ``--steps`` training batches, then scores 2500 samples with ``genlab.metrics.modes.ModeCoverage``:
+Trainer), for ``--steps`` training steps (batches of 100, the papers' unit), then scores 2500 samples with ``genlab.metrics.modes.ModeCoverage``:
 modes covered, % high-quality samples (within 3 std of the nearest mode) and the reverse KL of the mode histogram
 to uniform. Prints mean +- std over seeds and writes the table, with machine, date and budget, to
 docs/toy_modes.md next to the published VEEGAN Table 1 and PacGAN Table 1 rows.
@@ -11,7 +11,8 @@ docs/toy_modes.md next to the published VEEGAN Table 1 and PacGAN Table 1 rows.
     python bench/toy_modes.py --presets toy_gan --data ring8 --seeds 1 --steps 200   # a quick look
 
 Rows named after an experiment config (``toy_ring8``, ``toy_grid25``) train ``python train.py experiment=<row>``:
-their own data, settings and budget (``max_batches``, or ``--steps`` when given), whatever ``--data`` says.
+their own data, settings and budget (``max_batches`` loader batches of ``model.steps_per_batch`` steps each, or
+``--steps`` steps when given), whatever ``--data`` says.
 
 Runs are appended to a JSON-lines file as they finish (--results), so an interrupted benchmark can be reported
 with --report-only. ``--rescore OLD.jsonl`` trains nothing: it scores the final checkpoint of each run listed in OLD
@@ -59,7 +60,7 @@ PUBLISHED = [
 
 
 def run_one(job: dict) -> dict:
-    """Train one (preset, data, seed) for ``steps`` batches on one CPU thread and score 2500 samples; with
+    """Train one (preset, data, seed) for ``steps`` steps on one CPU thread and score 2500 samples; with
     ``job["rescore"]``, load the final checkpoint of that run from ``job["runs"]`` instead of training."""
     import torch
 
@@ -75,23 +76,26 @@ def run_one(job: dict) -> dict:
 
     skip_unloadable_nvml()  # as train() does: Lightning's NVML-based CUDA check costs ~0.5 ms a step without NVML
 
-    steps = job["steps"]
     if job["preset"] in EXPERIMENTS:
-        choice = [f"experiment={job['preset']}", *budget_overrides(job["preset"], steps)]
+        batches = job["steps"] // steps_per_batch(job["preset"])  # loader batches
+        choice = [f"experiment={job['preset']}", *budget_overrides(job["preset"], batches)]
     else:
+        batches = job["steps"]
         preset, extra = VARIANTS.get(job["preset"], (job["preset"], []))
         choice = [f"model={preset}", *extra, f"data={job['data']}"]
+    overrides = [
+        *choice, f"seed={job['seed']}", f"data.seed={job['seed']}",
+        "logger=none", "callbacks=none", "trainer.accelerator=cpu", "print_config=false",
+        "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",
+        f"paths.output_dir={Path(job['runs']) / run_name(job)}",
+    ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=[
-                *choice, f"seed={job['seed']}", f"data.seed={job['seed']}",
-                "logger=none", "callbacks=none", "trainer.accelerator=cpu", "print_config=false",
-                f"trainer.max_epochs={math.ceil(steps / 1000)}", f"++trainer.limit_train_batches={min(steps, 1000)}",
-                "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false",
-                f"paths.output_dir={Path(job['runs']) / run_name(job)}",
-            ],
-        )
+        per_epoch = compose(config_name="train", overrides=overrides).data
+        per_epoch = per_epoch.num_points // per_epoch.batch_size  # loader batches an epoch (drop_last)
+        cfg = compose(config_name="train", overrides=[
+            *overrides, f"trainer.max_epochs={math.ceil(batches / per_epoch)}",
+            f"++trainer.limit_train_batches={min(batches, per_epoch)}",
+        ])
     pl.seed_everything(job["seed"], workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
@@ -124,7 +128,7 @@ def run_name(job: dict) -> str:
 
 def final_checkpoint(job: dict) -> Path:
     """The last checkpoint Lightning wrote in the run's directory (``epoch=E-step=S[-vN].ckpt``; of equal steps the
-    newest, a rerun's), which must be from the run's last epoch (runs train epochs of up to 1000 batches)."""
+    newest, a rerun's), which must be from the run's last epoch (an epoch of the 100k points is 1000 steps of 100)."""
     def epoch_step(path: Path) -> tuple[int, int]:
         epoch, step = re.fullmatch(r"epoch=(\d+)-step=(\d+)(?:-v\d+)?", path.stem).groups()
         return int(epoch), int(step)
@@ -135,7 +139,7 @@ def final_checkpoint(job: dict) -> Path:
         raise FileNotFoundError(f"--rescore: no checkpoint of {run_name(job)} in {Path(job['runs'], run_name(job))}.")
     epochs = epoch_step(found[-1])[0] + 1
     if epochs < math.ceil(job["steps"] / 1000):
-        raise ValueError(f"--rescore: {found[-1]} ends epoch {epochs}, short of the run's {job['steps']} batches.")
+        raise ValueError(f"--rescore: {found[-1]} ends epoch {epochs}, short of the run's {job['steps']} steps.")
     return found[-1]
 
 
@@ -148,7 +152,7 @@ def save_scatter(model, datamodule, job: dict, values: dict) -> None:
 
     with torch.no_grad():
         points = model.sample(2500, generator=torch.Generator().manual_seed(job["seed"]))
-    title = (f"experiment={job['preset']}, seed {job['seed']}\n{job['steps']} batches: {values['m_modes']:.0f} modes, "
+    title = (f"experiment={job['preset']}, seed {job['seed']}\n{job['steps']} steps: {values['m_modes']:.0f} modes, "
              f"{100 * values['m_high_quality']:.1f} % high quality")
     image = scatter_plot(points, datamodule.centers, title=title, size_px=320)
     Image.fromarray(image).save(IMAGES / f"{job['preset']}_seed{job['seed']}.png")
@@ -161,19 +165,24 @@ def compose_experiment(name: str):
         return compose(config_name="train", overrides=[f"experiment={name}"])
 
 
+def steps_per_batch(name: str) -> int:
+    """The training steps experiment config ``name`` takes on each loader batch (``model.steps_per_batch``)."""
+    return int(compose_experiment(name).model.get("steps_per_batch", 1))
+
+
 def experiment_budget(name: str) -> int:
-    """The training batches (``max_batches``) of experiment config ``name``."""
-    return int(compose_experiment(name).max_batches)
+    """The training steps of experiment config ``name``: ``max_batches`` loader batches of its steps_per_batch."""
+    return int(compose_experiment(name).max_batches) * steps_per_batch(name)
 
 
-def budget_overrides(name: str, steps: int) -> list[str]:
-    """``max_batches=steps`` for experiment ``name``, with the phases of its per-batch lr schedule (constant, then
+def budget_overrides(name: str, batches: int) -> list[str]:
+    """``max_batches=batches`` for experiment ``name``, with the phases of its per-batch lr schedule (constant, then
     linear decay) scaled to that budget, so a shorter run keeps the experiment's shape."""
     cfg = compose_experiment(name)
-    overrides = [f"max_batches={steps}"]
+    overrides = [f"max_batches={batches}"]
     schedule = cfg.model.get("scheduler")
     if schedule is not None and str(schedule.get("_target_")).endswith("linear_decay_by_batch"):
-        scale = steps / cfg.max_batches
+        scale = batches / cfg.max_batches
         overrides += [f"model.scheduler.constant_batches={round(schedule.constant_batches * scale)}",
                       f"model.scheduler.decay_batches={max(1, round(schedule.decay_batches * scale))}"]
     return overrides
@@ -224,8 +233,9 @@ def write_doc(results: list[dict], path: Path, budgets: list[int], wall_minutes:
             "Generated by `bench/toy_modes.py`; the analysis below the tables is written by hand.",
             "",
             f"- **Date:** {datetime.date.today().isoformat()}  **Machine:** {machine}",
-            "- **Budget:** the batches column: training batches of 100 points per run (the generator steps every "
-            "`n_critic`-th batch), one CPU thread per run; PacGAN trains 400 epochs of 1000 batches "
+            "- **Budget:** the batches column: training steps on batches of 100 points per run (the generator steps "
+            "every `n_critic`-th; the experiment rows take 8 such steps on each loader batch of 800, "
+            "`model.steps_per_batch`), one CPU thread per run; PacGAN trains 400 epochs of 1000 batches "
             f"(400k batches), so {budget_share(budgets)} of their budget."
             + ("" if wall_minutes is None else f" Benchmark wall time {wall_minutes:.0f} min."),
             "- **Protocol:** each row exactly as `python train.py model=<preset> data=<data> seed=<s>` (or "
@@ -256,7 +266,7 @@ def write_doc(results: list[dict], path: Path, budgets: list[int], wall_minutes:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=None,
-                        help="training batches per run (default: 600 for presets, the experiment's max_batches for experiments)")
+                        help="training steps (batches of 100) per run (default: 600 for presets, the experiment's budget for experiments)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--presets", nargs="+", default=PRESETS, choices=[*PRESETS, *EXPERIMENTS])

@@ -189,11 +189,11 @@ def test_toy_experiments_train_pacgan2_with_the_lr_decayed_to_zero_at_the_end_of
          "callbacks.sample_metrics.num_samples=200", "callbacks.sample_grid.every_n_steps=12"],
     )
     assert cfg.data._target_.endswith("RingDataModule" if data == "ring8" else "GridDataModule")
-    assert cfg.model.discriminator.pack == 2
+    assert cfg.model.discriminator.pack == 2 and cfg.data.batch_size == 8 * 100 and cfg.model.steps_per_batch == 8
     metrics = train(cfg)
     assert 0 <= metrics["metrics/modes"] <= (8 if data == "ring8" else 25)  # scored with the experiment's metric
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
-    assert state["global_step"] == 2 * 12  # one D and one G step per batch
+    assert state["global_step"] == 2 * 8 * 12  # a D and a G step on each of a batch's 8 slices (steps_per_batch)
     # both players' last batch trained at 1/(decay batches) of the lr; the schedules sit at that batch, so a resume
     # goes on from it
     for group in (optimizer["param_groups"][0] for optimizer in state["optimizer_states"]):
@@ -217,5 +217,5 @@ def test_rescoring_picks_the_runs_final_checkpoint_and_refuses_an_unfinished_run
     assert final_checkpoint(job).name == "epoch=79-step=160000-v1.ckpt"
     for finished in checkpoints.glob("epoch=79*"):
         finished.unlink()
-    with pytest.raises(ValueError, match="short of the run's 80000 batches"):
+    with pytest.raises(ValueError, match="short of the run's 80000 steps"):
         final_checkpoint(job)

@@ -1,9 +1,11 @@
 """``AdversarialModule``: the alternating two-player scheme shared by GAN, DCGAN, WGAN, WGAN-GP, LSGAN, hinge GAN.
 
-Manual optimization (``automatic_optimization = False``), per batch:
+Manual optimization (``automatic_optimization = False``), per step:
   1. one discriminator step on a real batch and a detached fake batch (loss + penalties, then weight clipping);
-  2. every ``n_critic``-th batch, one generator step on a fresh fake batch.
-Each step toggles its own optimizer, so the other player's parameters get no gradient and stay unchanged.
+  2. every ``n_critic``-th step, one generator step on a fresh fake batch.
+Each step toggles its own optimizer, so the other player's parameters get no gradient and stay unchanged. A loader
+batch is one step, or ``steps_per_batch`` steps on as many equal slices of it: for models whose step costs about
+as much as Lightning's per-batch work (the 2-D toy MLPs), that work is then paid once per ``steps_per_batch`` steps.
 
 Variants differ only in what they pass in: losses and penalties (``genlab.losses``), optimizers, nets, and the
 training tricks below, each a constructor argument with an "off" default, so any of them composes with any preset.
@@ -67,7 +69,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         optimizer: ``{"generator": ..., "discriminator": ...}`` ``torch.optim`` constructors missing only the
             parameters (Hydra ``_partial_: true``; the ``model/optimizer`` config group).
         loss: ``{"discriminator": f(real_scores, fake_scores), "generator": f(fake_scores)}`` from ``genlab.losses``.
-        n_critic: the generator steps once every ``n_critic`` discriminator steps (batches).
+        n_critic: the generator steps once every ``n_critic`` discriminator steps.
         penalties: named ``f(critic, real, fake) -> Tensor`` added to the discriminator loss (gradient penalty,
             R1), each logged as ``penalty/<name>``; ``critic`` is :meth:`discriminate` with the batch's labels bound.
         weight_clip: c > 0 clamps every discriminator parameter to [-c, c] after each of its steps (WGAN,
@@ -88,6 +90,13 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
             from yet, the sampling net's BatchNorm statistics are measured on B batches of N latents of its own
             (Brock et al. 2019; :mod:`genlab.models.standing_statistics`) instead of the running averages kept in
             training. Training itself is unchanged; ``None``: the running averages.
+        steps_per_batch: K > 1 splits each loader batch into K equal slices and takes one step (D, and G every
+            ``n_critic``-th step) on each, in order: a loader batch of K x B trains exactly as K batches of B would
+            (same data order, same noise; tests/test_steps_per_batch.py), while Lightning's loop, the callbacks and
+            the loggers run once per loader batch, so every count in batches (``max_batches``, schedules by batch,
+            checkpoint and metric cadences, ``trainer.log_every_n_steps``) counts loader batches. The losses logged
+            are the batch's last step's. For models whose step costs about as much as that per-batch work (the 2-D
+            toy MLPs: docs/scale.md); 1: one step a batch.
     """
 
     def __init__(
@@ -105,10 +114,16 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         auxiliary_weight: float | None = None,
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         standing_statistics: dict[str, int] | None = None,
+        steps_per_batch: int = 1,
     ):
         super().__init__()
         if n_critic < 1:
-            raise ValueError(f"n_critic must be a positive integer (generator steps every n-th batch), got {n_critic}.")
+            raise ValueError(f"n_critic must be a positive integer (generator steps every n-th step), got {n_critic}.")
+        if steps_per_batch < 1:
+            raise ValueError(
+                f"model.steps_per_batch must be a positive integer (steps on equal slices of each loader batch; 1: one "
+                f"step a batch), got {steps_per_batch}."
+            )
         for name, entries in (("loss", loss), ("optimizer", optimizer)):
             missing = set(PLAYERS) - set(entries or {})
             if missing:
@@ -129,6 +144,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         self.discriminator_loss = plain(loss["discriminator"])
         self.generator_loss = plain(loss["generator"])
         self.n_critic = n_critic
+        self.steps_per_batch = steps_per_batch
         self.penalties = {name: plain(penalty) for name, penalty in (penalties or {}).items()}
         self.weight_clip = weight_clip
         self.feature_matching = feature_matching
@@ -209,10 +225,15 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
     # -- training -----------------------------------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         d_opt, g_opt = self.optimizers()
-        logs = self.discriminator_step(batch, d_opt)
-        if (batch_idx + 1) % self.n_critic == 0:
-            logs |= self.generator_step(batch, g_opt)
-        self.log_dict(logs, prog_bar=True, batch_size=len(batch))
+        size = -(-len(batch) // self.steps_per_batch)  # a short last batch of an epoch: K near-equal slices
+        logs = {}
+        for index, start in enumerate(range(0, len(batch), size)):
+            part = batch[start : start + size] if self.steps_per_batch > 1 else batch
+            logs |= self.discriminator_step(part, d_opt)
+            # the step's index in the epoch, as if every slice were a batch of its own
+            if (batch_idx * self.steps_per_batch + index + 1) % self.n_critic == 0:
+                logs |= self.generator_step(part, g_opt)
+        self.log_dict(logs, prog_bar=True, batch_size=size)
 
     def discriminator_step(self, batch: Batch, optimizer) -> dict[str, Tensor]:
         latent = self.draw_latent(len(batch), batch.labels)
