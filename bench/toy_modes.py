@@ -70,6 +70,7 @@ def run_one(job: dict) -> dict:
     from hydra.utils import instantiate
     import pytorch_lightning as pl
 
+    from genlab.callbacks.stopping import StopAfterBatches
     from genlab.evaluation import score_samples
     from genlab.metrics.modes import ModeCoverage
     from genlab.speed import skip_unloadable_nvml
@@ -105,7 +106,7 @@ def run_one(job: dict) -> dict:
         model.load_state_dict(torch.load(final_checkpoint(job), weights_only=True)["state_dict"])
         seconds = job["train_seconds"]
     else:
-        trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+        trainer = instantiate(cfg.trainer, logger=False, callbacks=[StopAfterBatches(batches)])
         start = time.time()
         trainer.fit(model, datamodule=datamodule)
         seconds = time.time() - start
