@@ -1,6 +1,6 @@
 """``model.steps_per_batch``: a loader batch of K x B trains exactly as K batches of B (weights, optimizer states and
 the training noise's stream all equal, with n_critic steps counted across the slices), logs its last step's losses,
-and bad values are refused."""
+resumes bit for bit from a checkpoint, and bad values are refused."""
 
 from pathlib import Path
 
@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from conftest import SMALL_TOY, compose_config, tensors
+from genlab.checkpoints import load_checkpoint
 from genlab.models import AdversarialModule
 from genlab.nets import ToyMLPDiscriminator, ToyMLPGenerator
 from genlab.run import train
+from test_resume import TOY as RESUME_TOY, assert_same_end, fit
 from test_step_overhead import logged_rows
 
 # 2000 points: 20 batches of 100 or 5 of 400 an epoch; n_critic 3 puts generator steps inside and across slices
@@ -52,3 +54,18 @@ def test_bad_steps_per_batch_is_refused(bad: int):
     with pytest.raises(ValueError, match=rf"model.steps_per_batch must be a positive integer .*got {bad}"):
         AdversarialModule(**nets, optimizer={"generator": None, "discriminator": None},
                           loss={"discriminator": None, "generator": None}, steps_per_batch=bad)
+
+
+def test_a_run_of_two_steps_a_batch_resumes_bit_for_bit_and_ends_as_one_step_a_batch(tmp_path: Path):
+    # 1000 points: 5 batches of 2 x 100 an epoch, 15 in 3 epochs; resume from batch 8 (mid epoch 1)
+    bundled = [*RESUME_TOY, "data.batch_size=200", "model.steps_per_batch=2"]
+    full = fit(tmp_path, "full", bundled)
+    resumed = fit(tmp_path, "resumed", [*bundled, f"ckpt_path={full / 'batch_0000008.ckpt'}"])
+    assert_same_end(full / "last.ckpt", resumed / "last.ckpt")
+    assert load_checkpoint(full / "last.ckpt")["genlab"]["batches"] == 15
+    # and its 30 steps are the 30 batches of 100 of the same run without bundling
+    one_step = load_checkpoint(fit(tmp_path, "one_step", RESUME_TOY) / "last.ckpt")
+    two_steps = load_checkpoint(full / "last.ckpt")
+    for key in ("state_dict", "optimizer_states", "genlab_rng_state"):
+        expected, got = tensors(one_step[key]), tensors(two_steps[key])
+        assert expected.keys() == got.keys() and all(torch.equal(v, got[k]) for k, v in expected.items()), key
