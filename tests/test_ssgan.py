@@ -134,6 +134,13 @@ def test_the_discriminator_must_give_one_logit_per_class(tmp_path: Path):
     assert "one logit per class (10)" in str(err.value.__cause__) and "outputs 5" in str(err.value.__cause__)
 
 
+def test_several_steps_a_batch_are_refused(tmp_path: Path):
+    # a slice of {B unlabelled, B labelled} would hold only one kind
+    with pytest.raises(InstantiationException) as err:
+        small_ssgan(tmp_path, "model.steps_per_batch=2")
+    assert "model=ssgan takes one step a batch" in str(err.value.__cause__)
+
+
 def test_a_short_run_takes_the_held_out_error_far_below_chance(tmp_path: Path):
     """Two epochs (180 batches of 50 unlabelled + 50 labelled digits) with the preset's settings and a narrower D:
     the held-out error falls from chance (about 0.9) to below 0.5 (0.24 when measured)."""

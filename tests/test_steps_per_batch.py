@@ -69,3 +69,10 @@ def test_a_run_of_two_steps_a_batch_resumes_bit_for_bit_and_ends_as_one_step_a_b
     for key in ("state_dict", "optimizer_states", "genlab_rng_state"):
         expected, got = tensors(one_step[key]), tensors(two_steps[key])
         assert expected.keys() == got.keys() and all(torch.equal(v, got[k]) for k, v in expected.items()), key
+
+
+def test_a_loader_batch_that_does_not_split_into_equal_steps_is_refused_before_training(tmp_path: Path):
+    cfg = compose_config(tmp_path, [*TOY, "data.batch_size=100", "model.steps_per_batch=8", "max_batches=2"])
+    with pytest.raises(ValueError, match=r"data.batch_size=100 does not divide by it.*data.batch_size=800"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -223,17 +223,31 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
             return self.generate(Latent(z.to(self.device), labels), net)
 
     # -- training -----------------------------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        # before the callbacks' on_fit_start: a loader batch that does not split into equal steps is a config mistake
+        batch_size = getattr(getattr(self.trainer, "datamodule", None), "batch_size", None)
+        if stage == "fit" and isinstance(batch_size, int) and batch_size % self.steps_per_batch:
+            raise ValueError(
+                f"model.steps_per_batch={self.steps_per_batch} splits each loader batch into that many equal steps, but "
+                f"data.batch_size={batch_size} does not divide by it. Set data.batch_size to steps_per_batch x the batch "
+                f"of one step (e.g. data.batch_size={self.steps_per_batch * batch_size} for steps of {batch_size})."
+            )
+
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         d_opt, g_opt = self.optimizers()
-        size = -(-len(batch) // self.steps_per_batch)  # a short last batch of an epoch: K near-equal slices
+        steps = self.steps_per_batch
+        # equal slices; an epoch's short last batch (data without drop_last) gets near-equal ones
+        edges = [i * len(batch) // steps for i in range(steps + 1)]
         logs = {}
-        for index, start in enumerate(range(0, len(batch), size)):
-            part = batch[start : start + size] if self.steps_per_batch > 1 else batch
+        for index, (start, end) in enumerate(zip(edges, edges[1:])):
+            if start == end:  # a last batch shorter than steps_per_batch
+                continue
+            part = batch[start:end] if steps > 1 else batch
             logs |= self.discriminator_step(part, d_opt)
             # the step's index in the epoch, as if every slice were a batch of its own
-            if (batch_idx * self.steps_per_batch + index + 1) % self.n_critic == 0:
+            if (batch_idx * steps + index + 1) % self.n_critic == 0:
                 logs |= self.generator_step(part, g_opt)
-        self.log_dict(logs, prog_bar=True, batch_size=size)
+        self.log_dict(logs, prog_bar=True, batch_size=len(part))
 
     def discriminator_step(self, batch: Batch, optimizer) -> dict[str, Tensor]:
         latent = self.draw_latent(len(batch), batch.labels)

@@ -48,6 +48,12 @@ class SemiSupervisedGAN(AdversarialModule):
             )
         if adversarial_weight < 0:
             raise ValueError(f"model.adversarial_weight must be >= 0, got {adversarial_weight}.")
+        if kwargs.get("steps_per_batch", 1) != 1:
+            # genlab.data.labelled's batches: a slice would hold only unlabelled or only labelled items
+            raise ValueError(
+                "model=ssgan takes one step a batch (its batches are B unlabelled items followed by B labelled ones, "
+                f"which slices would split apart); got model.steps_per_batch={kwargs['steps_per_batch']}. Leave it at 1."
+            )
         super().__init__(generator=generator, discriminator=discriminator, **kwargs)
         outputs = _output_width(self.generator, self.discriminator)
         if outputs != num_classes:
