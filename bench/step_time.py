@@ -51,7 +51,10 @@ TABLES: dict[str, dict[str, list[str]]] = {
         ],
         # a loader batch of 8 x 100 split into 8 steps (model.steps_per_batch): Lightning's and the callbacks' work
         # is paid once per 8 steps
-        "8 steps a loader batch (8 x 100)": ["model=toy_gan", "data=ring8", "data.batch_size=800", "model.steps_per_batch=8"],
+        "  8 steps a loader batch (8 x 100)": ["model=toy_gan", "data=ring8", "data.batch_size=800", "model.steps_per_batch=8"],
+        # the 2-D experiments as shipped (64-unit nets, packing 2, 8 steps of 100 a batch), then one step a batch
+        "experiment=toy_ring8": ["experiment=toy_ring8"],
+        "  one step a batch of 100": ["experiment=toy_ring8", "data.batch_size=100", "model.steps_per_batch=1"],
     },
     # DCGAN at CelebA's size from the embedded digits (64 px, 3 channels): no download on a GPU machine
     "gpu": {
