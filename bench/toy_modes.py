@@ -91,12 +91,7 @@ def run_one(job: dict) -> dict:
         f"paths.output_dir={Path(job['runs']) / run_name(job)}",
     ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        per_epoch = compose(config_name="train", overrides=overrides).data
-        per_epoch = per_epoch.num_points // per_epoch.batch_size  # loader batches an epoch (drop_last)
-        cfg = compose(config_name="train", overrides=[
-            *overrides, f"trainer.max_epochs={math.ceil(batches / per_epoch)}",
-            f"++trainer.limit_train_batches={min(batches, per_epoch)}",
-        ])
+        cfg = compose(config_name="train", overrides=overrides)
     pl.seed_everything(job["seed"], workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
@@ -106,7 +101,11 @@ def run_one(job: dict) -> dict:
         model.load_state_dict(torch.load(final_checkpoint(job), weights_only=True)["state_dict"])
         seconds = job["train_seconds"]
     else:
-        trainer = instantiate(cfg.trainer, logger=False, callbacks=[StopAfterBatches(batches)])
+        per_epoch = cfg.data.num_points // cfg.data.batch_size  # loader batches an epoch (drop_last)
+        trainer = instantiate(
+            cfg.trainer, logger=False, callbacks=[StopAfterBatches(batches)],
+            max_epochs=math.ceil(batches / per_epoch), limit_train_batches=min(batches, per_epoch),
+        )
         start = time.time()
         trainer.fit(model, datamodule=datamodule)
         seconds = time.time() - start
