@@ -20,20 +20,30 @@ TOY = [*SMALL_TOY, "data.num_points=2000", "trainer.max_epochs=2", "model.n_crit
        "trainer.log_every_n_steps=1", "callbacks.sample_grid.every_n_steps=null"]
 
 
+def training_state(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """What training made: weights, both optimizers' states and the module's noise stream (not the loop counters,
+    which count loader batches)."""
+    state = load_checkpoint(checkpoint)
+    return tensors({k: state[k] for k in ("state_dict", "optimizer_states", "genlab_rng_state")})
+
+
+def assert_equal_states(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> None:
+    assert expected.keys() == got.keys()
+    for key, value in expected.items():
+        assert torch.equal(value, got[key]), key
+
+
 def run(tmp_path: Path, *overrides: str) -> dict[str, torch.Tensor]:
     train(compose_config(tmp_path, [*TOY, *overrides]))
-    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
-    return tensors({k: checkpoint[k] for k in ("state_dict", "optimizer_states", "genlab_rng_state")})
+    return training_state(tmp_path / "run" / "checkpoints" / "last.ckpt")
 
 
 def test_a_batch_of_k_slices_trains_as_k_batches(tmp_path: Path):
     # 24 batches of 100 cross an epoch boundary (20 a epoch); so do 6 batches of 4 x 100
     one_step = run(tmp_path / "one", "data.batch_size=100", "max_batches=24")
     four_steps = run(tmp_path / "four", "data.batch_size=400", "model.steps_per_batch=4", "max_batches=6")
-    assert one_step.keys() == four_steps.keys()
     assert any("generator" in k for k in one_step) and any("optimizer_states" in k for k in one_step)
-    for key, value in one_step.items():
-        assert torch.equal(value, four_steps[key]), key
+    assert_equal_states(one_step, four_steps)
     # n_critic counts the steps of each epoch: G stepped at steps 3, 6, .., 18 of the first and at step 3 of the second
     steps = {k.split("/")[2]: float(v) for k, v in one_step.items() if k.endswith("/state/0/step")}
     assert steps == {"0": 24.0, "1": 7.0}  # optimizers: discriminator, generator
@@ -64,11 +74,7 @@ def test_a_run_of_two_steps_a_batch_resumes_bit_for_bit_and_ends_as_one_step_a_b
     assert_same_end(full / "last.ckpt", resumed / "last.ckpt")
     assert load_checkpoint(full / "last.ckpt")["genlab"]["batches"] == 15
     # and its 30 steps are the 30 batches of 100 of the same run without bundling
-    one_step = load_checkpoint(fit(tmp_path, "one_step", RESUME_TOY) / "last.ckpt")
-    two_steps = load_checkpoint(full / "last.ckpt")
-    for key in ("state_dict", "optimizer_states", "genlab_rng_state"):
-        expected, got = tensors(one_step[key]), tensors(two_steps[key])
-        assert expected.keys() == got.keys() and all(torch.equal(v, got[k]) for k, v in expected.items()), key
+    assert_equal_states(training_state(fit(tmp_path, "one_step", RESUME_TOY) / "last.ckpt"), training_state(full / "last.ckpt"))
 
 
 def test_a_loader_batch_that_does_not_split_into_equal_steps_is_refused_before_training(tmp_path: Path):
