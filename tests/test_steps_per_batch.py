@@ -74,7 +74,8 @@ def test_a_run_of_two_steps_a_batch_resumes_bit_for_bit_and_ends_as_one_step_a_b
     assert_same_end(full / "last.ckpt", resumed / "last.ckpt")
     assert load_checkpoint(full / "last.ckpt")["genlab"]["batches"] == 15
     # and its 30 steps are the 30 batches of 100 of the same run without bundling
-    assert_equal_states(training_state(fit(tmp_path, "one_step", RESUME_TOY) / "last.ckpt"), training_state(full / "last.ckpt"))
+    one_step = fit(tmp_path, "one_step", RESUME_TOY)
+    assert_equal_states(training_state(one_step / "last.ckpt"), training_state(full / "last.ckpt"))
 
 
 def test_a_loader_batch_that_does_not_split_into_equal_steps_is_refused_before_training(tmp_path: Path):
