@@ -39,7 +39,13 @@ from genlab.run import train
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 TABLES: dict[str, dict[str, list[str]]] = {
-    "default": {"DCGAN, MNIST-5k 32 px, batch 64": []},
+    # `python train.py` (conf/demo/dcgan_mnist5k.yaml), then without each of its two CPU speed settings
+    "default": {
+        "DCGAN width 32, MNIST-5k 32 px, batch 32 (as shipped)": [],
+        "  fresh fakes for the G step (model.reuse_fakes=false)": ["model.reuse_fakes=false"],
+        "  NCHW (channels_last=false)": ["channels_last=false"],
+        "  neither": ["model.reuse_fakes=false", "channels_last=false"],
+    },
     # the toy preset as `python train.py model=toy_gan data=ring8` runs it, then without what genlab adds per batch:
     # losses handed to Lightning every 10th batch (~1 ms a value in Lightning 2.6), the callbacks and the logger
     "toy": {
@@ -70,8 +76,9 @@ GPU_SETUP = ["data.image_size=64", "data.channels=3", "data.batch_size=128"]
 
 class PlainStep:
     """The same step written as a plain PyTorch loop: the next batch from its own copy of the data loader, D on real
-    and detached fakes, then G with D frozen, Adam for both, from the preset's own nets, losses and optimizers; the
-    speed switches applied by hand (autocast, channels-last tensors, compiled nets)."""
+    and detached fakes, then G with D frozen (on fresh fakes, or on D's with ``model.reuse_fakes``), Adam for both,
+    from the preset's own nets, losses and optimizers; the speed switches applied by hand (autocast, channels-last
+    tensors, compiled nets)."""
 
     def __init__(self, cfg: DictConfig, device: torch.device):
         # batches of one step's size: the framework's loader batches hold model.steps_per_batch of them
@@ -82,6 +89,7 @@ class PlainStep:
         self.d_opt = instantiate(cfg.model.optimizer.discriminator)(self.D.parameters())
         self.g_opt = instantiate(cfg.model.optimizer.generator)(self.G.parameters())
         self.d_loss, self.g_loss = model.discriminator_loss, model.generator_loss
+        self.reuse_fakes = model.reuse_fakes
         self.memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
         if cfg.channels_last:
             self.G.to(memory_format=torch.channels_last), self.D.to(memory_format=torch.channels_last)
@@ -91,18 +99,19 @@ class PlainStep:
         self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
         self.device = device
 
-    def discriminator_objective(self, real: torch.Tensor) -> torch.Tensor:
-        """D's loss on ``real`` and a detached fake batch of the same size."""
-        z = torch.randn(len(real), self.G.latent_dim, device=self.device)
-        with self.autocast():
-            with torch.no_grad():
-                fake = self.G(z)
-            return self.d_loss(self.D(real), self.D(fake))
+    def fakes(self, n: int, with_graph: bool) -> torch.Tensor:
+        with self.autocast(), torch.set_grad_enabled(with_graph):
+            return self.G(torch.randn(n, self.G.latent_dim, device=self.device))
 
-    def generator_objective(self, n: int) -> torch.Tensor:
-        """G's loss on a fresh fake batch of ``n``."""
+    def discriminator_objective(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """D's loss on ``real`` and detached fakes."""
         with self.autocast():
-            return self.g_loss(self.D(self.G(torch.randn(n, self.G.latent_dim, device=self.device))))
+            return self.d_loss(self.D(real), self.D(fake.detach()))
+
+    def generator_objective(self, fake: torch.Tensor) -> torch.Tensor:
+        """G's loss on fakes made with their graph."""
+        with self.autocast():
+            return self.g_loss(self.D(fake))
 
     def __call__(self) -> None:
         batch = next(self.batches, None)
@@ -110,12 +119,13 @@ class PlainStep:
             self.batches = iter(self.loader)
             batch = next(self.batches)
         real = batch.images.to(self.device, memory_format=self.memory_format)
-        loss = self.discriminator_objective(real)
+        fake = self.fakes(len(real), with_graph=self.reuse_fakes)
+        loss = self.discriminator_objective(real, fake)
         self.d_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.d_opt.step()
         self.D.requires_grad_(False)  # what toggle_optimizer does for the G step
-        loss = self.generator_objective(len(real))
+        loss = self.generator_objective(fake if self.reuse_fakes else self.fakes(len(real), with_graph=True))
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.g_opt.step()
@@ -148,12 +158,14 @@ class BareLightningStep(pl.LightningModule):
         d_opt, g_opt = self.optimizers()
         images = batch.images.to(memory_format=self.step.memory_format)
         for real in images.chunk(self.step.steps_per_batch):
-            loss = self.step.discriminator_objective(real)
+            fake = self.step.fakes(len(real), with_graph=self.step.reuse_fakes)
+            loss = self.step.discriminator_objective(real, fake)
             d_opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             d_opt.step()
             self.toggle_optimizer(g_opt)
-            loss = self.step.generator_objective(len(real))
+            fake = fake if self.step.reuse_fakes else self.step.fakes(len(real), with_graph=True)
+            loss = self.step.generator_objective(fake)
             g_opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             g_opt.step()

@@ -29,10 +29,10 @@ def test_short_training_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mod
     g_steps: list[bool] = []
     original = AdversarialModule.generator_step
 
-    def generator_step(self, real, optimizer):
+    def generator_step(self, real, optimizer, latent, fake):
         d_before = parameters(self.discriminator)
         g_before = parameters(self.generator)
-        logs = original(self, real, optimizer)
+        logs = original(self, real, optimizer, latent, fake)
         g_steps.append(changed(g_before, self.generator) and not changed(d_before, self.discriminator))
         return logs
 

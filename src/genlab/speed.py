@@ -1,4 +1,4 @@
-"""GPU speed switches, applied the same way to every model: ``channels_last`` and ``compile_nets`` (conf/train.yaml);
+"""Speed switches, applied the same way to every model: ``channels_last`` and ``compile_nets`` (conf/train.yaml);
 mixed precision and ``cudnn.benchmark`` are Lightning's own ``trainer.precision`` and ``trainer.benchmark``
 (``trainer=fast`` sets both). docs/scale.md has the measurements.
 

@@ -2,7 +2,7 @@
 
 Manual optimization (``automatic_optimization = False``), per step:
   1. one discriminator step on a real batch and a detached fake batch (loss + penalties, then weight clipping);
-  2. every ``n_critic``-th step, one generator step on a fresh fake batch.
+  2. every ``n_critic``-th step, one generator step on a fresh fake batch (``reuse_fakes``: on the fakes of step 1).
 Each step toggles its own optimizer, so the other player's parameters get no gradient and stay unchanged. A loader
 batch is one step, or ``steps_per_batch`` steps on as many equal slices of it: for models whose step costs about
 as much as Lightning's per-batch work (the 2-D toy MLPs), that work is then paid once per ``steps_per_batch`` steps.
@@ -97,6 +97,10 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
             checkpoint and metric cadences, ``trainer.log_every_n_steps``) counts loader batches. The losses logged
             are the batch's last step's. For models whose step costs about as much as that per-batch work (the 2-D
             toy MLPs: docs/scale.md); 1: one step a batch.
+        reuse_fakes: the generator step trains on the fakes that the discriminator step before it judged (made once,
+            with their graph, from the same noise) instead of on a fresh batch: one generator forward less a
+            generator step, as Radford et al.'s own DCGAN code (dcgan.torch) and PyTorch's DCGAN example train.
+            ``False``: fresh noise for each player, as Algorithm 1 of Goodfellow et al. 2014 (and WGAN's) reads.
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         standing_statistics: dict[str, int] | None = None,
         steps_per_batch: int = 1,
+        reuse_fakes: bool = False,
     ):
         super().__init__()
         if n_critic < 1:
@@ -145,6 +150,7 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
         self.generator_loss = plain(loss["generator"])
         self.n_critic = n_critic
         self.steps_per_batch = steps_per_batch
+        self.reuse_fakes = reuse_fakes
         self.penalties = {name: plain(penalty) for name, penalty in (penalties or {}).items()}
         self.weight_clip = weight_clip
         self.feature_matching = feature_matching
@@ -243,16 +249,23 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
             if start == end:  # a last batch shorter than steps_per_batch
                 continue
             part = batch[start:end] if steps > 1 else batch
-            logs |= self.discriminator_step(part, d_opt)
             # the step's index in the epoch, as if every slice were a batch of its own
-            if (batch_idx * steps + index + 1) % self.n_critic == 0:
-                logs |= self.generator_step(part, g_opt)
+            generator_turn = (batch_idx * steps + index + 1) % self.n_critic == 0
+            reused = generator_turn and self.reuse_fakes
+            latent, fake = self.make_fakes(part, with_graph=reused)
+            logs |= self.discriminator_step(part, d_opt, latent, fake.detach())
+            if generator_turn:
+                generator_fakes = (latent, fake) if reused else self.make_fakes(part, with_graph=True)
+                logs |= self.generator_step(part, g_opt, *generator_fakes)
         self.log_dict(logs, prog_bar=True, batch_size=len(part))
 
-    def discriminator_step(self, batch: Batch, optimizer) -> dict[str, Tensor]:
+    def make_fakes(self, batch: Batch, with_graph: bool) -> tuple[Latent, Tensor]:
+        """Fresh noise for the batch and the fakes it makes, with their graph when a generator step will use them."""
         latent = self.draw_latent(len(batch), batch.labels)
-        with torch.no_grad():
-            fake = self.generate(latent)
+        with torch.set_grad_enabled(with_graph):
+            return latent, self.generate(latent)
+
+    def discriminator_step(self, batch: Batch, optimizer, latent: Latent, fake: Tensor) -> dict[str, Tensor]:
         with self.toggled_optimizer(optimizer):
             loss, logs = self.discriminator_objective(batch, fake, latent)
             self.manual_step(optimizer, loss)
@@ -264,10 +277,9 @@ class AdversarialModule(LabelConditioning, GenerativeModule):
             self.discriminator_history.update(self.discriminator)
         return logs
 
-    def generator_step(self, batch: Batch, optimizer) -> dict[str, Tensor]:
-        latent = self.draw_latent(len(batch), batch.labels)
+    def generator_step(self, batch: Batch, optimizer, latent: Latent, fake: Tensor) -> dict[str, Tensor]:
         with self.toggled_optimizer(optimizer):
-            loss, logs = self.generator_objective(batch, self.generate(latent), latent)
+            loss, logs = self.generator_objective(batch, fake, latent)
             self.manual_step(optimizer, loss)
         if self.generator_history is not None:
             self.generator_history.update(self.generator)

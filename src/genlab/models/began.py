@@ -82,11 +82,12 @@ class BEGAN(AdversarialModule):
         """z ~ U[-1, 1]^latent_dim (Sec. 4.1), from ``generator`` or the module's stream."""
         return Latent(torch.rand(n, self.latent_dim, generator=generator or self.rng).to(self.device) * 2 - 1)
 
-    def discriminator_step(self, batch, optimizer) -> dict[str, Tensor]:
-        logs = super().discriminator_step(batch, optimizer)
-        real, fake = float(logs["d/real_score"]), float(logs["d/fake_score"])  # L(x), L(G(z)) before this update
-        measure = convergence_measure(real, fake, self.gamma)
-        self.k.fill_(equilibrium_update(float(self.k), real, fake, self.gamma, self.lambda_k))
+    def discriminator_step(self, batch, optimizer, latent: Latent, fake: Tensor) -> dict[str, Tensor]:
+        logs = super().discriminator_step(batch, optimizer, latent, fake)
+        # L(x), L(G(z)) before this update
+        real_energy, fake_energy = float(logs["d/real_score"]), float(logs["d/fake_score"])
+        measure = convergence_measure(real_energy, fake_energy, self.gamma)
+        self.k.fill_(equilibrium_update(float(self.k), real_energy, fake_energy, self.gamma, self.lambda_k))
         return logs | {"began/k": self.k.clone(), "began/convergence": torch.tensor(measure)}
 
     def sample(self, n: int, *, condition: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
