@@ -76,7 +76,9 @@ def test_channels_last_converts_conv_weights_and_batches_and_keeps_outputs(tmp_p
 
 
 def test_bf16_mixed_trains_on_cpu_with_bf16_discriminator_outputs(tmp_path: Path, monkeypatch):
-    cfg = compose_config(tmp_path, ["model=dcgan", *QUICK, *SMALL_DCGAN, "data.channels=3", "trainer.precision=bf16-mixed"])
+    # channels_last=false: the default run's recipe (conf/demo/dcgan_mnist5k.yaml) turns it on
+    overrides = ["model=dcgan", *QUICK, *SMALL_DCGAN, "data.channels=3", "trainer.precision=bf16-mixed", "channels_last=false"]
+    cfg = compose_config(tmp_path, overrides)
     metrics, probe = train_with_probe(cfg, monkeypatch)
     assert torch.bfloat16 in probe.discriminator_dtypes  # autocast reached the nets
     assert probe.inputs_channels_last == {False}  # the switches are independent
