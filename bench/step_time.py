@@ -103,6 +103,10 @@ class PlainStep:
         with self.autocast(), torch.set_grad_enabled(with_graph):
             return self.G(torch.randn(n, self.G.latent_dim, device=self.device))
 
+    def generator_fakes(self, judged: torch.Tensor) -> torch.Tensor:
+        """The fakes the G step trains on: those D just judged (``model.reuse_fakes``), or a fresh batch."""
+        return judged if self.reuse_fakes else self.fakes(len(judged), with_graph=True)
+
     def discriminator_objective(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """D's loss on ``real`` and detached fakes."""
         with self.autocast():
@@ -125,7 +129,7 @@ class PlainStep:
         loss.backward()
         self.d_opt.step()
         self.D.requires_grad_(False)  # what toggle_optimizer does for the G step
-        loss = self.generator_objective(fake if self.reuse_fakes else self.fakes(len(real), with_graph=True))
+        loss = self.generator_objective(self.generator_fakes(fake))
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.g_opt.step()
@@ -164,8 +168,7 @@ class BareLightningStep(pl.LightningModule):
             self.manual_backward(loss)
             d_opt.step()
             self.toggle_optimizer(g_opt)
-            fake = fake if self.step.reuse_fakes else self.step.fakes(len(real), with_graph=True)
-            loss = self.step.generator_objective(fake)
+            loss = self.step.generator_objective(self.step.generator_fakes(fake))
             g_opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             g_opt.step()

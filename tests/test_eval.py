@@ -34,20 +34,20 @@ METRIC_KEYS = {"fid", "kid", "kid_std", "is", "is_std", "is_real", "pr_precision
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     """``python train.py`` with the default metrics, shrunk to four batches."""
-    cwd = tmp_path_factory.mktemp("project")
-    result = run_script("train.py", TINY_RUN, cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (run,) = (cwd / "outputs" / "runs").iterdir()
-    return run
+    return train_run(tmp_path_factory.mktemp("project"), TINY_RUN)
 
 
 @pytest.fixture(scope="module")
 def mlp_run(tmp_path_factory) -> Path:
     """A 6-batch fully connected GAN: its samples vary with the latent (the 4-batch DCGAN above still draws a flat grey,
     outputs within 0.01 of 0, one 8-bit level, whatever the seed)."""
-    cwd = tmp_path_factory.mktemp("mlp")
     overrides = ["model=gan", *SMALL_GAN, "trainer.max_epochs=1", "trainer.limit_train_batches=6", "print_config=false",
                  "logger=none", "metrics=none", "callbacks.model_checkpoint.every_n_epochs=1"]
+    return train_run(tmp_path_factory.mktemp("mlp"), overrides)
+
+
+def train_run(cwd: Path, overrides: list[str]) -> Path:
+    """``python train.py <overrides>`` in ``cwd`` as a real process; its run directory."""
     result = run_script("train.py", overrides, cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = (cwd / "outputs" / "runs").iterdir()
