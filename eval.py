@@ -4,12 +4,18 @@
 Configured in ``conf/eval.yaml``; the model and data come from the run's own ``.hydra/config.yaml``.
 """
 
+import gc
+
+gc.disable()  # for the imports below: genlab.speed.freeze_imported_objects turns it back on
+
 import hydra
 from omegaconf import DictConfig
 
 from genlab.console import job, register_resolvers, show_config
 from genlab.evaluate import evaluate
+from genlab.speed import freeze_imported_objects
 
+freeze_imported_objects()
 register_resolvers()  # ${unique_dir:...} in conf/eval.yaml: one directory per evaluation
 
 

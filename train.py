@@ -3,6 +3,10 @@
 Everything is configured in ``conf/``; ``python train.py --help`` lists the config groups and their choices.
 """
 
+import gc
+
+gc.disable()  # for the imports below: genlab.speed.freeze_imported_objects turns it back on
+
 import sys
 from pathlib import Path
 
@@ -12,7 +16,9 @@ from omegaconf import DictConfig
 from genlab.console import job, register_resolvers
 from genlab.preset_data import with_preset_data
 from genlab.run import train
+from genlab.speed import freeze_imported_objects
 
+freeze_imported_objects()
 register_resolvers()  # ${unique_dir:...} in conf/hydra/default.yaml: one run directory per run
 
 
