@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +49,14 @@ def compose_config(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:
             config_name="train",
             overrides=[f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'run'}", *overrides],
         )
+
+
+def fit_bare(cfg: DictConfig, module, datamodule=None):
+    """Fit ``module`` under the config's Trainer alone (no logger, no callbacks) on ``datamodule``, by default the
+    config's data; return the Trainer."""
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+    trainer.fit(module, datamodule=instantiate(cfg.data) if datamodule is None else datamodule)
+    return trainer
 
 
 @pytest.fixture(scope="session", autouse=True)

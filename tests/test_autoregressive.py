@@ -8,7 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from conftest import compose_config
+from conftest import compose_config, fit_bare
 from genlab.coding import PaletteCoding, UniformCoding
 from genlab.completion import complete, completion_rows, cover, given_pixel_count
 from genlab.models import AutoregressiveModule
@@ -241,7 +241,6 @@ def test_short_training_lowers_held_out_nll(tmp_path: Path, model: str):
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     before = held_out_nll(module, datamodule.val_dataloader(), max_batches=2)["val/nll_nats"]
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-    trainer.fit(module, datamodule=datamodule)
+    fit_bare(cfg, module, datamodule)
     after = held_out_nll(module, datamodule.val_dataloader(), max_batches=2)["val/nll_nats"]
     assert after < (1 - NLL_DROP) * before, (before, after)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from conftest import FAST_TRAINER, SMALL_DCGAN, SMALL_TOY, compose_config
+from conftest import FAST_TRAINER, SMALL_DCGAN, SMALL_TOY, compose_config, fit_bare
 from genlab.models import AdversarialModule
 
 
@@ -18,8 +18,7 @@ def fit(tmp_path: Path, overrides: list[str], initial: dict | None = None) -> Ad
     module = instantiate(cfg.model)
     if initial is not None:
         initial.update(G=copy.deepcopy(module.generator), D=copy.deepcopy(module.discriminator))
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-    trainer.fit(module, datamodule=instantiate(cfg.data))
+    fit_bare(cfg, module)
     return module
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import FAST, FAST_TRAINER, SMALL, compose_config
+from conftest import FAST, FAST_TRAINER, SMALL, compose_config, fit_bare
 from genlab.models import AdversarialModule
 from genlab.run import train
 
@@ -59,8 +59,7 @@ def test_both_players_learn_and_generator_moves_away_from_init(tmp_path: Path):
     torch.manual_seed(0)
     module = instantiate(cfg.model)
     g0, d0 = parameters(module.generator), parameters(module.discriminator)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-    trainer.fit(module, datamodule=instantiate(cfg.data))
+    fit_bare(cfg, module)
     assert changed(g0, module.generator) and changed(d0, module.discriminator)
 
 
@@ -69,8 +68,7 @@ def test_n_critic_steps_the_generator_every_nth_batch(tmp_path: Path, monkeypatc
 
     cfg = compose_config(tmp_path, ["model=dcgan", *FAST_TRAINER, *SMALL["dcgan"], "model.n_critic=3", "logger=none", "callbacks=none"])
     module = instantiate(cfg.model)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-    trainer.fit(module, datamodule=instantiate(cfg.data))
+    fit_bare(cfg, module)
     d_opt, g_opt = (opt.optimizer for opt in module.optimizers())
     d_steps = d_opt.state[next(iter(module.discriminator.parameters()))]["step"]
     g_steps = g_opt.state[next(iter(module.generator.parameters()))]["step"]

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from PIL import Image
 from torch.distributions import Normal, kl_divergence
 
-from conftest import FAST, compose_config
+from conftest import FAST, compose_config, fit_bare
 from genlab.evaluation import held_out_nll
 from genlab.models.vae import gaussian_kl
 from genlab.run import train
@@ -61,8 +61,7 @@ def trained_vae(tmp_path_factory):
     datamodule.setup("fit")
     torch.manual_seed(1)
     before = held_out_nll(vae, datamodule.val_dataloader(), max_batches=2, importance_samples=10)["val/nll_nats"]
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-    trainer.fit(vae, datamodule=datamodule)
+    fit_bare(cfg, vae, datamodule)
     torch.manual_seed(1)
     after = held_out_nll(vae, datamodule.val_dataloader(), max_batches=2, importance_samples=10)["val/nll_nats"]
     return vae, datamodule, before, after
