@@ -1,5 +1,6 @@
 """The GPU speed switches (genlab.speed) on CPU: channels_last, compile_nets (G and D compiled separately),
-trainer.precision=bf16-mixed and the trainer=fast preset, each through the real Hydra config and the real Trainer."""
+trainer.precision=bf16-mixed and the trainer=fast preset, each through the real Hydra config and the real Trainer;
+and the garbage-collector freeze train.py and eval.py apply after their imports."""
 
 import gc
 import math
